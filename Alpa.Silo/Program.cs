@@ -1,0 +1,3 @@
+using Alpa.Silo.Cli;
+
+return CliApp.Run(args);
