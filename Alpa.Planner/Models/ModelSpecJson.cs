@@ -40,7 +40,7 @@ public static class ModelSpecJson
         }
         var f = new Fields(root);
         var spec = f.Has("base") ? FromBase(f) : FromFamily(f);
-        f.CheckAllUsed(spec.Family);
+        f.CheckAllUsed(spec.Family, f.Has("base"));
         spec.Validate();
         return spec;
     }
@@ -139,11 +139,13 @@ public static class ModelSpecJson
                 ? n : throw Err($"{key}[{i}]", $"expected a positive integer, got {Show(x)}"))];
         }
 
-        public void CheckAllUsed(string family)
+        public void CheckAllUsed(string family, bool fromBase)
         {
             foreach (var p in obj.EnumerateObject())
                 if (!_used.Contains(p.Name) && !Common.Contains(p.Name))
-                    throw Err(p.Name, $"unknown field for a {family} model");
+                    throw Err(p.Name, fromBase
+                        ? "only name, batch and dtype can override a \"base\" model; give the full \"family\" spec to change sizes"
+                        : $"unknown field for a {family} model");
         }
 
         private bool Get(string key, out JsonElement v)
