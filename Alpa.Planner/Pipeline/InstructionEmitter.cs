@@ -25,8 +25,8 @@ public static class InstructionEmitter
 
     private static List<Instruction> EmitStage(Plan plan, int s)
     {
-        var incoming = plan.Transfers.Where(t => t.ToStage == s && t.Bytes > 0).ToArray();
-        var outgoing = plan.Transfers.Where(t => t.FromStage == s && t.Bytes > 0).ToArray();
+        var incoming = plan.Transfers.Where(t => t.ToStage == s).ToArray();
+        var outgoing = plan.Transfers.Where(t => t.FromStage == s).ToArray();
         var list = new List<Instruction>();
         foreach (var (kind, m) in ScheduleOrder.For(plan.Schedule, s, plan.Stages.Count, plan.Microbatches))
         {
