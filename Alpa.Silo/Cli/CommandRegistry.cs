@@ -6,6 +6,7 @@ internal static class CommandRegistry
     public static IReadOnlyList<ICommand> All { get; } =
     [
         new ModelCommand(),
+        new TrainCommand(),
         new HelpCommand(),
     ];
 

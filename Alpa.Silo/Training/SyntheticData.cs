@@ -1,3 +1,4 @@
+using Alpa.Kernels;
 using Alpa.Planner;
 using Alpa.Planner.Graph;
 
@@ -105,7 +106,7 @@ public sealed class SyntheticData
                 cur = next;
             }
         }
-        return (HostTensor.Of([b, s], tokens), HostTensor.Of([b, s], labels));
+        return (HostTensor.FromInts(tokens, b, s), HostTensor.FromInts(labels, b, s));
     }
 
     /// <summary>
@@ -134,8 +135,8 @@ public sealed class SyntheticData
                 for (var i = 0; i < per; i++) row[i] = template[i] + (float)(noise * rng.NextNormal());
             }
         }
-        batch[input.Name] = HostTensor.Of(input.Shape.ToArray(), values);
-        if (Find("labels") is not null) batch["labels"] = HostTensor.Of([b], labels);
+        batch[input.Name] = HostTensor.FromFloats(values, input.Shape.ToArray());
+        if (Find("labels") is not null) batch["labels"] = HostTensor.FromInts(labels, b);
     }
 
     private int ArgMaxProjection(ReadOnlySpan<float> x, float[] teacher)

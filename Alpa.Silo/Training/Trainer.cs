@@ -1,5 +1,7 @@
 using System.Diagnostics;
 
+using Alpa.Kernels;
+
 namespace Alpa.Silo.Training;
 
 /// <summary>What executes one training step or one evaluation pass of a model, wherever it runs.</summary>

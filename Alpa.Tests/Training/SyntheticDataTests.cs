@@ -1,3 +1,4 @@
+using Alpa.Kernels;
 using Alpa.Planner.Graph;
 using Alpa.Silo.Training;
 
