@@ -49,6 +49,12 @@ public sealed class TrainingGraphTests(ITestOutputHelper output)
             Assert.Equal(a[plain.Updates[i].Value].Data, b[remat.Updates[i].Value].Data);
         }
 
+        // Gradient nodes carry the layer of the forward node they differentiate (a fan-out sum,
+        // "<name>.acc", belongs to the consumer whose rule adds the second term).
+        foreach (var l in new[] { 0, 1, 2 })
+            Assert.All(plain.Nodes.Where(n => n.Name.StartsWith($"grad/layers.{l}.", StringComparison.Ordinal) && !n.Name.Contains(".acc", StringComparison.Ordinal)),
+                n => Assert.Equal((Phase.Backward, l), (n.Phase, n.Layer)));
+
         var recompute = remat.Nodes.Where(n => n.Phase == Phase.Recompute).ToList();
         Assert.NotEmpty(recompute);
         Assert.DoesNotContain(plain.Nodes, n => n.Phase == Phase.Recompute);
