@@ -7,8 +7,9 @@ using Graph = Alpa.Planner.Graph.Graph;
 /// <summary>
 /// Reverse-mode automatic differentiation over the IR: one reverse-topological sweep that applies
 /// the rule of <see cref="GradRules"/> to every node on a path from the differentiated set to the
-/// loss, summing fan-out gradients with Add. Gradient nodes get <see cref="Phase.Backward"/> and
-/// the layer of the forward node they differentiate. O(nodes + edges).
+/// loss, summing fan-out gradients with Add (<c>grad/&lt;name&gt;.acc</c>). Gradient nodes get
+/// <see cref="Phase.Backward"/> and the layer of the forward node whose rule creates them (so a
+/// fan-out sum belongs to the consumer that adds its second term). O(nodes + edges).
 /// </summary>
 public static class Backprop
 {
@@ -86,7 +87,11 @@ public static class Backprop
         var count = loss.Id + 1;
         var fromWrt = new bool[count];
         foreach (var w in wrt)
-            if (w.Id < count && ReferenceEquals(nodes[w.Id], w)) fromWrt[w.Id] = true;
+        {
+            if (w.Id >= nodes.Count || !ReferenceEquals(nodes[w.Id], w))
+                throw new AlpaException($"'{w.Name}' is not a node of the graph being differentiated") { Field = w.Name };
+            if (w.Id < count) fromWrt[w.Id] = true;
+        }
         for (var id = 0; id < count; id++)
         {
             var n = nodes[id];
