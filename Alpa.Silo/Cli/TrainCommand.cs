@@ -77,7 +77,7 @@ internal sealed class TrainCommand : ICommand
         context.Err.WriteLine($"training {spec.Name} on cpu:0 ({model.ParameterCount:N0} parameters, batch {samples}, {steps} steps, {optimizerName})");
 
         using var device = LocalStepRunner.CreateCpuDevice();
-        using var runner = new LocalStepRunner(model, training, device, (ulong)seed);
+        using var runner = new LocalStepRunner(model, training, device, (ulong)seed, args.Has("profile"));
         using var bar = new ProgressBar(context.Err, tokens is null ? "samples/s" : "tok/s");
         var result = Trainer.Run(runner, data, trainer, bar);
         bar.Finish();
@@ -135,7 +135,7 @@ internal sealed class TrainCommand : ICommand
     private static void WriteProfile(TextWriter o, Execution.StepResult step)
     {
         o.WriteLine($"last step: {step.StepSeconds * 1e3:F2} ms, peak live {Units.Bytes(step.PeakLiveBytes)}");
-        foreach (var k in step.ByOpKind.Take(12))
+        foreach (var k in step.ByOpKind.Where(k => k.Seconds > 0).Take(12))
             o.WriteLine($"  {k.Op,-22} {k.Count,5} nodes {k.Seconds * 1e3,9:F3} ms {Units.Flops(k.Flops / Math.Max(k.Seconds, 1e-9)),14}/s");
     }
 }

@@ -15,9 +15,9 @@ public sealed class LocalStepRunner : IStepRunner, IDisposable
     private readonly GraphExecutor _eval;
     private readonly string[] _parameters;
 
-    public LocalStepRunner(Graph model, Graph training, Device device, ulong seed)
+    public LocalStepRunner(Graph model, Graph training, Device device, ulong seed, bool profile = false)
     {
-        _train = new GraphExecutor(training, device, new ExecutorOptions { Seed = seed, Profile = false });
+        _train = new GraphExecutor(training, device, new ExecutorOptions { Seed = seed, Profile = profile });
         _eval = new GraphExecutor(model, device, new ExecutorOptions { Seed = seed, Profile = false });
         _parameters = model.Parameters.Select(p => p.Name).ToArray();
     }
