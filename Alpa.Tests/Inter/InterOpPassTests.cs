@@ -42,6 +42,7 @@ public sealed class InterOpPassTests
         Assert.All(plan.Stages, s => Assert.True(s.PeakMemoryBytes >= s.ParameterBytes));
         Assert.All(plan.Stages, s => Assert.Equal(3 * (s.LastLayer - s.FirstLayer + 1), s.Strategies.Count));
         Assert.Equal(5, result.Reports.Count);
+        Assert.All(result.Reports, r => Assert.True(r.TMaxValues > 0 && r.Candidates > 0));
     }
 
     [Fact]
