@@ -66,8 +66,8 @@ public static class InterOpPass
             var model = problem.Costs.ForMicrobatches(b);
             var table = StageCostTable.Build(model, submeshes, options.LogicalMeshSpace, b, progress, options.MaxParallelism);
             var input = new StageDpInput(cluster.Hosts, cluster.DevicesPerHost, cluster.DeviceMemoryBytes, b, options.Schedule, options.Epsilon);
-            var result = StageDp.Solve(table, input, best);
-            reports.Add(result?.Report ?? StageDp.Inspect(table, input));
+            var result = StageDp.Solve(table, input, best, out var report);
+            reports.Add(report);
             if (result is null || result.Objective >= best) continue;
             best = result.Objective;
             chosen = (table, model, result, b);

@@ -20,7 +20,8 @@ public static partial class LayerClustering
     /// <summary>
     /// Alpa eq. (6): cut atoms 0..n−1 (topological order) into <paramref name="layers"/> contiguous layers
     /// minimizing the largest bytes a layer receives from earlier layers, each layer with FLOPs ≤
-    /// (1 + δ)·mean and ≥ <paramref name="minHeavy"/> heavy ops; ties go to the smaller largest-layer FLOPs.
+    /// (1 + δ)·mean and ≥ <paramref name="minHeavy"/> heavy ops; ties go to the smaller largest-layer FLOPs
+    /// (a second minimax DP over the cuts that reach the best input bound, so the tie-break is exact too).
     /// f(q, r) = min over l of max(f(q − 1, l − 1), in(l, r)) with in(l, r) the bytes atoms l..r read from atoms &lt; l.
     /// Returns null when no cut satisfies the constraints.
     /// </summary>
@@ -40,31 +41,42 @@ public static partial class LayerClustering
         long In(int l, int r) => input[Tri(n, l, r)];
         bool Ok(int l, int r) => flopsPrefix[r + 1] - flopsPrefix[l] <= cap * (1 + 1e-12) && heavyPrefix[r + 1] - heavyPrefix[l] >= minHeavy;
 
-        // fb/ff: best (bytes, flops) for atoms 0..r in q layers; from: first atom of the q-th layer.
-        var fb = new long[layers + 1, n];
-        var ff = new double[layers + 1, n];
+        // Primary: the least largest input; then, among cuts reaching it, the least largest FLOPs.
+        var primary = MinMax(n, layers, Ok, (l, r) => In(l, r));
+        if (primary is null) return null;
+        var bound = (long)primary.Value.Value;
+        var secondary = MinMax(n, layers, (l, r) => Ok(l, r) && In(l, r) <= bound, (l, r) => flopsPrefix[r + 1] - flopsPrefix[l])!;
+        return new AtomClustering(secondary.Value.Starts, bound, secondary.Value.Value);
+    }
+
+    /// <summary>
+    /// Minimax DP over contiguous cuts: f(q, r) = min over l of max(f(q − 1, l − 1), cost(l, r)) for allowed
+    /// layers (l, r). Returns the optimum and the first atom of each layer, or null when no cut is allowed.
+    /// </summary>
+    private static (double Value, int[] Starts)? MinMax(int n, int layers, Func<int, int, bool> allowed, Func<int, int, double> cost)
+    {
+        var f = new double[layers + 1, n];
         var from = new int[layers + 1, n];
         for (var q = 0; q <= layers; q++)
-            for (var r = 0; r < n; r++) { fb[q, r] = long.MaxValue; ff[q, r] = double.PositiveInfinity; }
+            for (var r = 0; r < n; r++) f[q, r] = double.PositiveInfinity;
         for (var r = 0; r < n; r++)
-            if (Ok(0, r)) { fb[1, r] = 0; ff[1, r] = flopsPrefix[r + 1]; from[1, r] = 0; }
+            if (allowed(0, r)) f[1, r] = cost(0, r);
         for (var q = 2; q <= layers; q++)
             for (var r = q - 1; r < n; r++)
                 for (var l = q - 1; l <= r; l++)
                 {
-                    if (fb[q - 1, l - 1] == long.MaxValue || !Ok(l, r)) continue;
-                    var b = Math.Max(fb[q - 1, l - 1], In(l, r));
-                    var f = Math.Max(ff[q - 1, l - 1], flopsPrefix[r + 1] - flopsPrefix[l]);
-                    if (b < fb[q, r] || (b == fb[q, r] && f < ff[q, r])) { fb[q, r] = b; ff[q, r] = f; from[q, r] = l; }
+                    if (double.IsPositiveInfinity(f[q - 1, l - 1]) || !allowed(l, r)) continue;
+                    var v = Math.Max(f[q - 1, l - 1], cost(l, r));
+                    if (v < f[q, r]) { f[q, r] = v; from[q, r] = l; }
                 }
-        if (fb[layers, n - 1] == long.MaxValue) return null;
+        if (double.IsPositiveInfinity(f[layers, n - 1])) return null;
         var starts = new int[layers];
         for (int q = layers, r = n - 1; q >= 1; q--)
         {
             starts[q - 1] = from[q, r];
             r = from[q, r] - 1;
         }
-        return new AtomClustering(starts, fb[layers, n - 1], ff[layers, n - 1]);
+        return (f[layers, n - 1], starts);
     }
 
     /// <summary>in(l, r) for every l ≤ r, packed upper-triangular: bytes of distinct tensors from atoms &lt; l read by atoms l..r.</summary>

@@ -108,25 +108,35 @@ public static partial class StageDp
             var f = new double[(L + 1) * (L + 1) * (D + 1)];
             var choice = new int[f.Length];
             Array.Fill(f, double.PositiveInfinity);
-            int F(int s, int k, int d) => (s * (L + 1) + k) * (D + 1) + d;
             f[F(0, L, 0)] = 0;
-            for (var s = 1; s <= L; s++)
-                for (var k = L - 1; k >= 0; k--)
-                    for (var d = 1; d <= D; d++)
+            // s stages need ≥ s layers and ≥ s devices; the first of them takes layers k..j and leaves
+            // ≥ s − 1 layers and devices to the others.
+            for (var s = 1; s <= Math.Min(L, D); s++)
+                for (var k = L - s; k >= 0; k--)
+                    for (var d = s; d <= D; d++)
                     {
                         var at = F(s, k, d);
-                        for (var j = k; j < L; j++)
+                        var best = double.PositiveInfinity;
+                        var pick = 0;
+                        for (var j = k; j <= L - s; j++)
+                        {
+                            var row = BIdx(k, j, 0, s);
+                            var next = F(s - 1, j + 1, 0);
                             for (var q = 0; q < K; q++)
                             {
-                                if (_size[q] > d) continue;
-                                var t = bestT[BIdx(k, j, q, s)];
+                                var rest = d - _size[q];
+                                if (rest < s - 1) continue;
+                                var t = bestT[row + q * (L + 1)];
                                 if (double.IsPositiveInfinity(t)) continue;
-                                var v = f[F(s - 1, j + 1, d - _size[q])] + t;
-                                if (v < f[at]) { f[at] = v; choice[at] = j * K + q; }
+                                var v = f[next + rest] + t;
+                                if (v < best) { best = v; pick = j * K + q; }
                             }
+                        }
+                        f[at] = best;
+                        choice[at] = pick;
                     }
             var bestS = 0;
-            for (var s = 1; s <= L; s++)
+            for (var s = 1; s <= Math.Min(L, D); s++)
                 if (f[F(s, 0, D)] < (bestS == 0 ? double.PositiveInfinity : f[F(bestS, 0, D)])) bestS = s;
             if (bestS == 0) return null;
 
@@ -142,6 +152,9 @@ public static partial class StageDp
             return stages;
         }
 
+        private int F(int s, int k, int d) => (s * (_layers + 1) + k) * (_devices + 1) + d;
+
+        /// <summary>Index of (range i..j, submesh k, stage count s) in the per-run best tables; submeshes are (L + 1) apart.</summary>
         private int BIdx(int i, int j, int k, int s) => ((i * _layers + j) * _submeshes + k) * (_layers + 1) + s;
 
         /// <summary>For each (range, submesh, s): the least t over logical meshes within the bounds that fit with s.</summary>

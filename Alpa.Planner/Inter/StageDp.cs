@@ -57,7 +57,12 @@ public sealed record StageDpInput(int Hosts, int DevicesPerHost, long DeviceMemo
 /// </summary>
 public static partial class StageDp
 {
-    public static StageDpResult? Solve(StageCostTable table, StageDpInput input, double bestSoFar = double.PositiveInfinity)
+    /// <summary>The best stages, or null when no slicing fits (or none beats <paramref name="bestSoFar"/>).</summary>
+    public static StageDpResult? Solve(StageCostTable table, StageDpInput input, double bestSoFar = double.PositiveInfinity) =>
+        Solve(table, input, bestSoFar, out _);
+
+    /// <summary>As <see cref="Solve(StageCostTable, StageDpInput, double)"/>, with the report also when nothing was found.</summary>
+    public static StageDpResult? Solve(StageCostTable table, StageDpInput input, double bestSoFar, out StageDpReport report)
     {
         var prep = Prepared.From(table, input);
         var best = bestSoFar;
@@ -74,16 +79,13 @@ public static partial class StageDp
             evaluated++;
             runs += SolveAt(prep, tMax, ref best, ref bestStages);
         }
-        var report = prep.Report with
+        report = prep.Report with
         {
             TMaxValues = tValues.Length, TMaxEvaluated = evaluated, TMaxPrunedByEpsilon = pruned,
             TMaxCutByEarlyStop = cut, DpRuns = runs,
         };
         return bestStages is null ? null : new StageDpResult { Stages = bestStages, Objective = best, Report = report };
     }
-
-    /// <summary>Report of a run that found nothing (for diagnostics when every B fails).</summary>
-    public static StageDpReport Inspect(StageCostTable table, StageDpInput input) => Prepared.From(table, input).Report;
 
     /// <summary>Objective of given stages: Alpa eq. (2) plus the per-step term.</summary>
     public static double Objective(StageCostTable table, IReadOnlyList<StageChoice> stages, int microbatches)

@@ -27,11 +27,17 @@ public static class PlanValidation
                 if (d < 0 || d >= c.DeviceCount || !seen.Add(d))
                     throw PlanJson.Bad(p + ".devices", $"device {d} is out of range (0..{c.DeviceCount - 1}) or used by two stages");
         }
+        var pairs = new HashSet<(int, int)>();
         for (var i = 0; i < plan.Transfers.Count; i++)
         {
             var t = plan.Transfers[i];
             if (t.FromStage < 0 || t.ToStage >= plan.Stages.Count || t.FromStage >= t.ToStage)
                 throw PlanJson.Bad($"transfers[{i}]", $"stage {t.FromStage} → {t.ToStage} is not from an earlier to a later stage of the plan");
+            if (!pairs.Add((t.FromStage, t.ToStage)))
+                throw PlanJson.Bad($"transfers[{i}]", $"stage {t.FromStage} → {t.ToStage} is listed twice");
         }
+        for (var s = 0; s + 1 < plan.Stages.Count; s++)
+            if (!pairs.Contains((s, s + 1)))
+                throw PlanJson.Bad("transfers", $"no transfer from stage {s} to stage {s + 1}; consecutive stages need one (0 bytes is allowed)");
     }
 }
