@@ -94,6 +94,9 @@ internal sealed partial class ProblemBuilder
             foreach (var u in specs)
                 if (Refines(u, s)) pairs.Add((s, u));
         var kept = Filter(p, [.. pairs], pr => pr.S);
+        // A pinned optimizer state pins the update layout U.
+        foreach (var state in g.States)
+            kept = Filter(state, kept, pr => pr.U);
         _pairs[p] = kept;
         var leaf = StrategyEnumerator.Enumerate(p, _mesh);
         NewVariable(p, [.. kept.Select(pr => leaf.First(l => l.Output.Equals(pr.S)))]);
