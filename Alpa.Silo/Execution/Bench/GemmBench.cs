@@ -24,6 +24,7 @@ public static class GemmBench
         if (options.Repetitions < 1) throw new ExecutionException($"repetitions must be ≥ 1, got {options.Repetitions}");
         var cores = Environment.ProcessorCount;
         var cases = new List<GemmBenchCase>();
+        var loadBefore = LoadAverage();
         var saved = CpuBlas.Threads;
         try
         {
@@ -58,6 +59,7 @@ public static class GemmBench
             Date = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
             Machine = CpuInfo.Report(),
             FmaPeakGFlops = FmaPeak(cores),
+            LoadAverage = $"before: {loadBefore}; after: {LoadAverage()}",
             Cases = cases,
         };
         return options.WriteFiles ? Write(result, options.OutputDirectory) : result;
@@ -99,6 +101,18 @@ public static class GemmBench
             best = Math.Min(best, Stopwatch.GetElapsedTime(t).TotalSeconds);
         }
         return best;
+    }
+
+    private static string LoadAverage()
+    {
+        try
+        {
+            return File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "unknown";
+        }
+        catch (IOException)
+        {
+            return "unknown";
+        }
     }
 
     private static float[] Fill(int n)
@@ -179,6 +193,7 @@ public static class GemmBench
         sb.AppendLine(inv, $"- machine: {m.Model}, {m.Cores} cores, AVX-512: {(m.HasAvx512 ? "yes" : "no")}, .NET SIMD width {m.SimdBits} bits");
         sb.AppendLine(inv, $"- OpenBLAS: core `{m.OpenBlasCore}` (OPENBLAS_CORETYPE={m.OpenBlasCoreType ?? "unset"}), config `{m.OpenBlasConfig}`");
         sb.AppendLine(inv, $"- measured FMA peak (all cores): {r.FmaPeakGFlops:F0} GFLOP/s");
+        sb.AppendLine(inv, $"- load average (1, 5, 15 min) {r.LoadAverage}: a load above the core count means other processes shared the cores and every number is low");
         if (m.Warning is not null) sb.AppendLine(inv, $"- warning: {m.Warning}");
         sb.AppendLine().AppendLine("| case | path | batch | m | n | k | transA | transB | threads | ms | GFLOP/s | % of FMA peak of its threads |");
         sb.AppendLine("|---|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|");

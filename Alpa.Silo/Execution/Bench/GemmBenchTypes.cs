@@ -48,6 +48,8 @@ public sealed record GemmBenchResult
     public required CpuKernelReport Machine { get; init; }
     /// <summary>Measured FMA peak of all cores: independent Vector512 (or 256) FMA chains on every core, GFLOP/s.</summary>
     public required double FmaPeakGFlops { get; init; }
+    /// <summary>/proc/loadavg before and after the run: other processes on the cores make every number lower.</summary>
+    public required string LoadAverage { get; init; }
     public required IReadOnlyList<GemmBenchCase> Cases { get; init; }
     /// <summary>Paths of the written Markdown and JSON files (null when not written).</summary>
     public string? MarkdownPath { get; init; }
