@@ -138,6 +138,7 @@ public static class GemmBench
         return best;
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static float FmaChains(int iterations)
     {
         if (!Vector512.IsHardwareAccelerated) return FmaChains256(iterations);
@@ -155,6 +156,7 @@ public static class GemmBench
         return Vector512.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11);
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static float FmaChains256(int iterations)
     {
         var m = Vector256.Create(0.999999f); var add = Vector256.Create(1e-7f);
