@@ -10,7 +10,8 @@ namespace Alpa.Kernels.Cpu;
 /// CPU device in the process takes one lock and runs with <see cref="Threads"/> threads (default:
 /// all cores). One device thus uses the whole machine, and several devices share it by taking
 /// turns on GEMMs while their element-wise kernels run concurrently on their own threads.
-/// <see cref="SetThreads"/> overrides the count (benchmarks).
+/// <see cref="SetThreads"/> overrides the count (benchmarks). Batches of small products
+/// (<see cref="SmallGemmFlops"/>) instead run single-threaded GEMMs on all cores at once.
 /// </para>
 /// </summary>
 public static unsafe class CpuBlas
@@ -98,9 +99,54 @@ public static unsafe class CpuBlas
         var ldb = transB ? k : n;
         fixed (float* pa = a, pb = b, pc = c)
         {
+            var workers = Math.Min(batch, Environment.ProcessorCount);
+            if (workers > 1 && 2.0 * m * n * k < SmallGemmFlops)
+            {
+                SmallBatch(transA, transB, batch, m, n, k, (nint)pa, strideA, lda, (nint)pb, strideB, ldb, (nint)pc, accumulate, workers);
+                return;
+            }
             for (var i = 0; i < batch; i++)
                 Sgemm(transA, transB, m, n, k, 1f, pa + i * strideA, lda, pb + i * strideB, ldb,
                       accumulate ? 1f : 0f, pc + (long)i * m * n, n);
+        }
+    }
+
+    /// <summary>Below this many FLOPs per product, a batch runs one single-threaded GEMM per core instead of one multi-threaded GEMM after another.</summary>
+    public const double SmallGemmFlops = 32e6;
+
+    /// <summary>
+    /// Many small products (per-head attention): OpenBLAS set to 1 thread, the batch split over
+    /// the cores, each item computed whole by one thread (so results do not depend on the split).
+    /// Holds the lock for the whole batch, like one large GEMM.
+    /// </summary>
+    private static void SmallBatch(bool transA, bool transB, int batch, int m, int n, int k, nint a, long strideA, int lda,
+                                   nint b, long strideB, int ldb, nint c, bool accumulate, int workers)
+    {
+        if (k == 0)
+        {
+            for (var i = 0; i < batch; i++)
+                Sgemm(transA, transB, m, n, k, 1f, null, lda, null, ldb, accumulate ? 1f : 0f, (float*)c + (long)i * m * n, n);
+            return;
+        }
+        EnsureLoaded();
+        var api = OpenBlas.Api;
+        lock (s_gate)
+        {
+            api.SetNumThreads(1);
+            try
+            {
+                Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, w =>
+                {
+                    for (var i = w; i < batch; i += workers)
+                        api.Sgemm(OpenBlas.RowMajor, transA ? OpenBlas.Trans : OpenBlas.NoTrans, transB ? OpenBlas.Trans : OpenBlas.NoTrans,
+                                  m, n, k, 1f, (float*)a + i * strideA, lda, (float*)b + i * strideB, ldb,
+                                  accumulate ? 1f : 0f, (float*)c + (long)i * m * n, n);
+                });
+            }
+            finally
+            {
+                api.SetNumThreads(s_threads);
+            }
         }
     }
 }

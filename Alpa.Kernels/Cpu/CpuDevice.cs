@@ -52,7 +52,7 @@ public sealed unsafe class CpuDevice : Device
     public override void Copy(Tensor source, Tensor destination)
     {
         CheckSame(source.Elements, source.Type, destination);
-        new ReadOnlySpan<byte>(source.Address(), (int)source.Bytes).CopyTo(new Span<byte>(destination.Address(), (int)destination.Bytes));
+        Buffer.MemoryCopy(source.Address(), destination.Address(), destination.Bytes, source.Bytes);
     }
 
     public override void Run(Action kernel)
