@@ -7,6 +7,8 @@ internal static class CommandRegistry
     [
         new ModelCommand(),
         new TrainCommand(),
+        new PlanCommand(),
+        new SimulateCommand(),
         new HelpCommand(),
     ];
 

@@ -1,0 +1,140 @@
+using System.Security.Cryptography;
+using System.Text;
+using Alpa.Planner.Cluster;
+using Alpa.Planner.Inter;
+using Alpa.Planner.Intra;
+using Alpa.Planner.Models;
+using Alpa.Planner.Pipeline;
+using Alpa.Planner.Plans;
+using Alpa.Planner.Training;
+
+namespace Alpa.Planner.Planning;
+
+/// <summary>Which part of the search space to plan in (the last two are Alpa's ablations, paper §8.3).</summary>
+public enum PlanMethod
+{
+    /// <summary>Inter- and intra-operator parallelism together.</summary>
+    Auto,
+    /// <summary>One stage on the whole cluster: intra-operator parallelism only.</summary>
+    IntraOnly,
+    /// <summary>Pipeline stages of one device each: inter-operator parallelism only.</summary>
+    InterOnly,
+}
+
+/// <summary>Options of <see cref="AutoPlanner.Plan"/>.</summary>
+public sealed record AutoPlanOptions
+{
+    public PlanMethod Method { get; init; } = PlanMethod.Auto;
+    /// <summary>Microbatch count B; null tries the powers of two that divide the global batch, up to <see cref="MaxMicrobatches"/>.</summary>
+    public int? Microbatches { get; init; }
+    /// <summary>Largest microbatch count tried when <see cref="Microbatches"/> is null.</summary>
+    public int MaxMicrobatches { get; init; } = 64;
+    /// <summary>Number of clustered layers L; null lets the clustering choose.</summary>
+    public int? Layers { get; init; }
+    /// <summary>Pipeline schedule.</summary>
+    public PipelineSchedule Schedule { get; init; } = PipelineSchedule.OneFOneB;
+    /// <summary>Per-device memory budget of the intra-op ILP in bytes (null: none; the stage DP still checks device memory).</summary>
+    public double? MemoryBudgetBytes { get; init; }
+    /// <summary>Intra-op solver.</summary>
+    public IntraSolverKind Solver { get; init; } = IntraSolverKind.Ilp;
+    /// <summary>How the training graph is built (optimizer, remat, precision).</summary>
+    public TrainingOptions Training { get; init; } = new();
+    /// <summary>Submesh shapes the stage DP may use.</summary>
+    public SubmeshSpace SubmeshSpace { get; init; } = SubmeshSpace.All;
+    /// <summary>Threads evaluating stage candidates (−1: all cores); the plan does not depend on it.</summary>
+    public int MaxParallelism { get; init; } = -1;
+}
+
+/// <summary>A plan and what it took to make it.</summary>
+public sealed record AutoPlanResult
+{
+    public required InterOpResult Result { get; init; }
+    /// <summary>Clustered layers L.</summary>
+    public required int Layers { get; init; }
+    /// <summary>Intra-op solves performed (distinct layer structures × meshes × microbatch sizes).</summary>
+    public required int IntraSolves { get; init; }
+    public Plan Plan => Result.Plan;
+}
+
+/// <summary>
+/// Alpa's two-level search for a model on a cluster: layer clustering, stage costs from the intra-op
+/// ILP, the stage–mesh DP, placement, instruction lists and their simulation. Pure: no clock; the
+/// caller fills <see cref="Plan.CompileSeconds"/>.
+/// </summary>
+public static class AutoPlanner
+{
+    public static AutoPlanResult Plan(ModelSpec model, ClusterSpec cluster, AutoPlanOptions? options = null,
+                                      IProgress<InterOpProgress>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(cluster);
+        options ??= new AutoPlanOptions();
+        cluster.Validate();
+        var forward = model.Build();
+        var training = TrainingGraph.Build(forward, options.Training);
+        var layersWanted = options.Method switch
+        {
+            PlanMethod.IntraOnly => 1,
+            PlanMethod.InterOnly => cluster.Devices,
+            _ => options.Layers,
+        };
+        var clustering = LayerClustering.Cluster(forward, new LayerClusteringOptions { UseMarkedLayers = true, Layers = layersWanted });
+        var intra = new IntraOptions { MemoryBudgetBytes = options.MemoryBudgetBytes, Solver = options.Solver };
+        var costs = new IntraStageCosts(b => TrainingGraph.Build(model.Build(b), options.Training), model.Batch, cluster, forward, clustering, intra);
+        IStageCostProvider provider = options.Method == PlanMethod.InterOnly ? new SingleDeviceStages(costs) : costs;
+        var problem = new InterOpProblem
+        {
+            GraphHash = GraphHashing.Compute(training),
+            Cluster = ToInterOp(cluster),
+            Costs = provider,
+            MicrobatchCandidates = MicrobatchCandidates(model.Batch, options),
+        };
+        var inter = new InterOpOptions
+        {
+            Schedule = options.Schedule,
+            Microbatches = options.Microbatches,
+            SubmeshSpace = options.SubmeshSpace,
+            MaxParallelism = options.MaxParallelism,
+        };
+        var result = InterOpPass.Plan(problem, inter, progress);
+        return new AutoPlanResult { Result = result, Layers = clustering.LayerCount, IntraSolves = costs.Solves };
+    }
+
+    /// <summary>The facts of <paramref name="cluster"/> the stage DP and simulator use, with the spec's hash.</summary>
+    public static InterOpCluster ToInterOp(ClusterSpec cluster) => new()
+    {
+        Name = $"{cluster.Name}:{cluster.Hosts}x{cluster.DevicesPerHost}",
+        Hosts = cluster.Hosts,
+        DevicesPerHost = cluster.DevicesPerHost,
+        DeviceMemoryBytes = cluster.Device.MemoryBytes,
+        IntraHostBandwidth = cluster.IntraHostBytesPerSecond,
+        InterHostBandwidth = cluster.InterHostBytesPerSecond,
+        Hash = Hash(cluster),
+    };
+
+    /// <summary>SHA-256 of the cluster spec's JSON form.</summary>
+    public static string Hash(ClusterSpec cluster) =>
+        "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(ClusterJson.Write(cluster))));
+
+    private static IReadOnlyList<int> MicrobatchCandidates(int batch, AutoPlanOptions options)
+    {
+        if (options.Microbatches is not null) return InterOpPass.Divisors(batch);
+        var list = new List<int>();
+        for (var b = 1; b <= Math.Min(batch, options.MaxMicrobatches); b *= 2)
+            if (batch % b == 0) list.Add(b);
+        return list;
+    }
+
+    /// <summary>The inter-only ablation: every stage on a (1, 1) submesh.</summary>
+    private sealed class SingleDeviceStages(IStageCostProvider inner) : IStageCostProvider
+    {
+        public IStageCostModel ForMicrobatches(int microbatches) => new Model(inner.ForMicrobatches(microbatches));
+
+        private sealed class Model(IStageCostModel inner) : IStageCostModel
+        {
+            public int LayerCount => inner.LayerCount;
+            public long TransferBytes(int producer, int consumer) => inner.TransferBytes(producer, consumer);
+            public StageCost Evaluate(StageKey key) => key.Submesh.Count == 1 ? inner.Evaluate(key) : StageCost.Infeasible;
+        }
+    }
+}

@@ -1,0 +1,114 @@
+using System.Collections.Concurrent;
+using Alpa.Planner.Cluster;
+using Alpa.Planner.Graph;
+using Alpa.Planner.Inter;
+using Alpa.Planner.Intra;
+
+namespace Alpa.Planner.Planning;
+
+using Graph = Alpa.Planner.Graph.Graph;
+using InterCollective = Alpa.Planner.Inter.CollectiveKind;
+using ShardCollective = Alpa.Planner.Sharding.CollectiveKind;
+
+/// <summary>
+/// Stage costs from the intra-operator pass [Alpa §5.2]: for a stage (a range of clustered layers)
+/// on a logical mesh, every marked model layer of the range is planned by <see cref="IntraOpPass"/>
+/// on that mesh and the stage costs are their sum. Layers with the same structure (GPT blocks) are
+/// solved once per mesh and microbatch size. Simplification (documented in the plan notes): the
+/// layers of a stage are planned one by one on the same mesh, so a resharding between two layers
+/// of one stage is not charged.
+/// </summary>
+public sealed class IntraStageCosts : IStageCostProvider
+{
+    private readonly Func<int, Graph> _trainingGraphForMicrobatch;
+    private readonly ClusterSpec _cluster;
+    private readonly int[] _clusterOfLayer;
+    private readonly int _layers;
+    private readonly LayerClusteringResult _clustering;
+    private readonly IntraOptions _options;
+
+    /// <param name="trainingGraphForMicrobatch">Builds the training graph of one microbatch of the given size.</param>
+    /// <param name="clustering">Clustered layers of the forward graph (marked layers grouped).</param>
+    /// <param name="forward">The forward graph the clustering was made on.</param>
+    public IntraStageCosts(Func<int, Graph> trainingGraphForMicrobatch, int globalBatch, ClusterSpec cluster,
+                           Graph forward, LayerClusteringResult clustering, IntraOptions? options = null)
+    {
+        _trainingGraphForMicrobatch = trainingGraphForMicrobatch;
+        GlobalBatch = globalBatch;
+        _cluster = cluster;
+        _clustering = clustering;
+        _layers = clustering.LayerCount;
+        _options = options ?? new IntraOptions();
+        var maxMarked = forward.Nodes.Max(n => n.Layer);
+        _clusterOfLayer = Enumerable.Repeat(-1, maxMarked + 1).ToArray();
+        foreach (var n in forward.Nodes)
+            if (n.Layer >= 0 && clustering.NodeLayer[n.Id] >= 0) _clusterOfLayer[n.Layer] = Math.Max(_clusterOfLayer[n.Layer], clustering.NodeLayer[n.Id]);
+    }
+
+    private static readonly object s_solverGate = new();
+
+    public int GlobalBatch { get; }
+
+    /// <summary>Intra-op solves performed (distinct layer structures × meshes), for reports.</summary>
+    public int Solves => _solves;
+    private int _solves;
+
+    public IStageCostModel ForMicrobatches(int microbatches)
+    {
+        if (GlobalBatch % microbatches != 0)
+            throw new InterOpException($"{microbatches} microbatches do not split the global batch {GlobalBatch}") { Field = "microbatches" };
+        var graph = _trainingGraphForMicrobatch(GlobalBatch / microbatches);
+        var subgraphs = LayerSubgraph.Split(graph);
+        var byCluster = Enumerable.Range(0, _layers).Select(_ => new List<LayerSubgraph>()).ToArray();
+        foreach (var s in subgraphs)
+        {
+            var c = s.Layer < _clusterOfLayer.Length ? _clusterOfLayer[s.Layer] : -1;
+            byCluster[c >= 0 ? c : _layers - 1].Add(s);
+        }
+        return new Model(this, byCluster, microbatches);
+    }
+
+    private sealed class Model(IntraStageCosts owner, List<LayerSubgraph>[] layers, int microbatches) : IStageCostModel
+    {
+        private readonly ConcurrentDictionary<(string Signature, SubmeshShape Sub, LogicalMeshShape Mesh), Lazy<LayerCost>> _cache = new();
+
+        public int LayerCount => owner._layers;
+
+        /// <summary>The clustering counted boundary bytes at the global batch; one microbatch carries 1/B of them.</summary>
+        public long TransferBytes(int producer, int consumer) => owner._clustering.TransferBytes(producer, consumer) / microbatches;
+
+        public StageCost Evaluate(StageKey key)
+        {
+            var parts = new List<(LayerSubgraph Layer, LayerCost Cost)>();
+            for (var c = key.First; c <= key.Last; c++)
+            {
+                foreach (var s in layers[c])
+                {
+                    var cost = _cache.GetOrAdd((s.Signature, key.Submesh, key.Mesh),
+                        k => new Lazy<LayerCost>(() => owner.Solve(s, k.Sub, k.Mesh))).Value;
+                    if (cost.Infeasible) return StageCost.Infeasible;
+                    parts.Add((s, cost));
+                }
+            }
+            return LayerCost.Combine(parts);
+        }
+    }
+
+    private LayerCost Solve(LayerSubgraph layer, SubmeshShape sub, LogicalMeshShape shape)
+    {
+        Interlocked.Increment(ref _solves);
+        var spec = _cluster.WithShape(sub.Hosts, sub.Devices);
+        var mesh = LogicalMesh.Create(spec, shape.N0, shape.N1);
+        IntraResult result;
+        try
+        {
+            // CBC's C interface keeps process-wide state in its solve driver: one solve at a time.
+            lock (s_solverGate) result = IntraOpPass.Run(layer.Graph, mesh, _options);
+        }
+        catch (MemoryBudgetException)
+        {
+            return LayerCost.None;
+        }
+        return LayerCost.From(layer, result);
+    }
+}
