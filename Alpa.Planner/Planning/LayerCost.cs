@@ -22,8 +22,12 @@ internal sealed record LayerCost
     public double BackwardSeconds { get; init; }
     public double UpdateSeconds { get; init; }
     public IReadOnlyList<StepCollective> Sync { get; init; } = [];
+    /// <summary>Per-device parameters, gradients and optimizer state.</summary>
     public long ParameterBytes { get; init; }
+    /// <summary>Per-device activations a microbatch keeps from forward to backward.</summary>
     public long ActivationBytes { get; init; }
+    /// <summary>Per-device working memory beyond those while the layer runs (transient tensors).</summary>
+    public long WorkspaceBytes { get; init; }
     public double Flops { get; init; }
     /// <summary>Heavy node position → strategy id.</summary>
     public IReadOnlyDictionary<int, string> Strategies { get; init; } = new Dictionary<int, string>();
@@ -34,7 +38,7 @@ internal sealed record LayerCost
     {
         var graph = layer.Graph;
         var gradients = GradientProducers(graph);
-        double forward = 0, backward = 0, update = 0, flops = 0, stateBytes = 0;
+        double forward = 0, backward = 0, update = 0, flops = 0, stateBytes = 0, savedBytes = 0;
         var sync = new List<StepCollective>();
         var strategies = new Dictionary<int, string>();
         var specs = new Dictionary<int, string[]>();
@@ -45,6 +49,7 @@ internal sealed record LayerCost
             if (n.Op == OpKind.Parameter && r.ParameterSpecs.TryGetValue(n.Name, out var spec)) specs[n.Id] = spec;
             if (r.Strategies.TryGetValue(n.Name, out var id)) strategies[n.Id] = id;
             if (n.IsLeaf) continue;
+            if (layer.Saved.Contains(n.Id)) savedBytes += s.MemoryBytes;
             flops += n.Flops;
             var comm = 0.0;
             foreach (var c in s.Collectives)
@@ -72,7 +77,8 @@ internal sealed record LayerCost
             UpdateSeconds = update,
             Sync = sync,
             ParameterBytes = (long)stateBytes,
-            ActivationBytes = (long)Math.Max(0, r.PeakMemoryBytes - stateBytes),
+            ActivationBytes = (long)savedBytes,
+            WorkspaceBytes = (long)Math.Max(0, r.PeakMemoryBytes - stateBytes - savedBytes),
             Flops = flops,
             Strategies = strategies,
             ParameterSpecs = specs,
@@ -95,7 +101,8 @@ internal sealed record LayerCost
             BackwardSeconds = parts.Sum(p => p.Cost.BackwardSeconds),
             UpdateSeconds = parts.Sum(p => p.Cost.UpdateSeconds),
             StepCollectives = parts.SelectMany(p => p.Cost.Sync).ToArray(),
-            ParameterBytes = parts.Sum(p => p.Cost.ParameterBytes),
+            // Layers run one after another: their transient working memory does not add up.
+            ParameterBytes = parts.Sum(p => p.Cost.ParameterBytes) + parts.Max(p => p.Cost.WorkspaceBytes),
             ActivationBytes = parts.Sum(p => p.Cost.ActivationBytes),
             Flops = parts.Sum(p => p.Cost.Flops),
             Strategies = strategies,

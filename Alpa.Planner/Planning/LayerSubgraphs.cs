@@ -13,11 +13,12 @@ using Graph = Alpa.Planner.Graph.Graph;
 /// </summary>
 public sealed class LayerSubgraph
 {
-    private LayerSubgraph(int layer, Graph graph, string signature)
+    private LayerSubgraph(int layer, Graph graph, string signature, IReadOnlySet<int> saved)
     {
         Layer = layer;
         Graph = graph;
         Signature = signature;
+        Saved = saved;
     }
 
     /// <summary>The marked layer (<see cref="Node.Layer"/>) of the model.</summary>
@@ -29,6 +30,12 @@ public sealed class LayerSubgraph
     /// same costs and their nodes correspond one to one, in order.
     /// </summary>
     public string Signature { get; }
+    /// <summary>
+    /// Ids (in <see cref="Graph"/>) of the forward nodes the backward pass reads, anywhere in the
+    /// training graph: the activations a microbatch keeps from its forward to its backward pass.
+    /// With rematerialization only the layer's boundary tensors remain.
+    /// </summary>
+    public IReadOnlySet<int> Saved { get; }
 
     /// <summary>Splits a training graph into one subgraph per marked layer (nodes of layer −1 are left out).</summary>
     public static IReadOnlyList<LayerSubgraph> Split(Graph training)
@@ -77,7 +84,9 @@ public sealed class LayerSubgraph
             .Select(u => new Update(map[u.Target.Id], map[u.Value.Id])).ToArray();
         var graph = b.Build(outputs, loss, updates);
         var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(signature.ToString())));
-        return new LayerSubgraph(layer, graph, hash);
+        var saved = nodes.Where(n => n.Phase == Phase.Forward && consumers[n.Id].Any(c => c.Phase is Phase.Backward or Phase.Recompute))
+                         .Select(n => map[n.Id].Id).ToHashSet();
+        return new LayerSubgraph(layer, graph, hash, saved);
     }
 
     private static void Sign(StringBuilder s, Dictionary<int, int> local, Node n, OpKind op, IReadOnlyList<Node> inputs)
