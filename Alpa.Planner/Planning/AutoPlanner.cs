@@ -29,16 +29,23 @@ public sealed record AutoPlanOptions
     public int? Microbatches { get; init; }
     /// <summary>Largest microbatch count tried when <see cref="Microbatches"/> is null.</summary>
     public int MaxMicrobatches { get; init; } = 64;
-    /// <summary>Number of clustered layers L; null lets the clustering choose.</summary>
+    /// <summary>Number of clustered layers L; null groups the model's marked layers into at most <see cref="MaxAutoLayers"/>.</summary>
     public int? Layers { get; init; }
+    /// <summary>Largest L chosen automatically (Alpa's GPT benchmarks cluster into at most 16 layers).</summary>
+    public int MaxAutoLayers { get; init; } = 16;
     /// <summary>Pipeline schedule.</summary>
     public PipelineSchedule Schedule { get; init; } = PipelineSchedule.OneFOneB;
     /// <summary>Per-device memory budget of the intra-op ILP in bytes (null: none; the stage DP still checks device memory).</summary>
     public double? MemoryBudgetBytes { get; init; }
     /// <summary>Intra-op solver.</summary>
     public IntraSolverKind Solver { get; init; } = IntraSolverKind.Ilp;
-    /// <summary>How the training graph is built (optimizer, remat, precision).</summary>
+    /// <summary>How the training graph is built (optimizer, precision); its Remat is overridden by <see cref="Remat"/>.</summary>
     public TrainingOptions Training { get; init; } = new();
+    /// <summary>
+    /// Activation recomputation: true or false forces it; null (auto) plans without it and, when
+    /// no plan fits memory, plans again with it (Alpa's and Megatron's GPT runs recompute).
+    /// </summary>
+    public bool? Remat { get; init; }
     /// <summary>Submesh shapes the stage DP may use.</summary>
     public SubmeshSpace SubmeshSpace { get; init; } = SubmeshSpace.All;
     /// <summary>Threads evaluating stage candidates (−1: all cores); the plan does not depend on it.</summary>
@@ -53,6 +60,8 @@ public sealed record AutoPlanResult
     public required int Layers { get; init; }
     /// <summary>Intra-op solves performed (distinct layer structures × meshes × microbatch sizes).</summary>
     public required int IntraSolves { get; init; }
+    /// <summary>Whether the plan recomputes activations in the backward pass.</summary>
+    public required bool Remat { get; init; }
     public Plan Plan => Result.Plan;
 }
 
@@ -70,17 +79,31 @@ public static class AutoPlanner
         ArgumentNullException.ThrowIfNull(cluster);
         options ??= new AutoPlanOptions();
         cluster.Validate();
+        if (options.Remat is { } remat) return PlanOnce(model, cluster, options, options.Training with { Remat = remat }, progress);
+        try
+        {
+            return PlanOnce(model, cluster, options, options.Training with { Remat = false }, progress);
+        }
+        catch (InterOpException e) when (e.Field == "memory")
+        {
+            return PlanOnce(model, cluster, options, options.Training with { Remat = true }, progress);
+        }
+    }
+
+    private static AutoPlanResult PlanOnce(ModelSpec model, ClusterSpec cluster, AutoPlanOptions options, TrainingOptions training0,
+                                           IProgress<InterOpProgress>? progress)
+    {
         var forward = model.Build();
-        var training = TrainingGraph.Build(forward, options.Training);
+        var training = TrainingGraph.Build(forward, training0);
         var layersWanted = options.Method switch
         {
             PlanMethod.IntraOnly => 1,
             PlanMethod.InterOnly => cluster.Devices,
-            _ => options.Layers,
+            _ => options.Layers ?? Math.Min(options.MaxAutoLayers, MarkedLayers(forward)),
         };
         var clustering = LayerClustering.Cluster(forward, new LayerClusteringOptions { UseMarkedLayers = true, Layers = layersWanted });
         var intra = new IntraOptions { MemoryBudgetBytes = options.MemoryBudgetBytes, Solver = options.Solver };
-        var costs = new IntraStageCosts(b => TrainingGraph.Build(model.Build(b), options.Training), model.Batch, cluster, forward, clustering, intra);
+        var costs = new IntraStageCosts(b => TrainingGraph.Build(model.Build(b), training0), model.Batch, cluster, forward, clustering, intra);
         IStageCostProvider provider = options.Method == PlanMethod.InterOnly ? new SingleDeviceStages(costs) : costs;
         var problem = new InterOpProblem
         {
@@ -97,8 +120,10 @@ public static class AutoPlanner
             MaxParallelism = options.MaxParallelism,
         };
         var result = InterOpPass.Plan(problem, inter, progress);
-        return new AutoPlanResult { Result = result, Layers = clustering.LayerCount, IntraSolves = costs.Solves };
+        return new AutoPlanResult { Result = result, Layers = clustering.LayerCount, IntraSolves = costs.Solves, Remat = training0.Remat };
     }
+
+    private static int MarkedLayers(Graph.Graph forward) => forward.Nodes.Max(n => n.Layer) + 1;
 
     /// <summary>The facts of <paramref name="cluster"/> the stage DP and simulator use, with the spec's hash.</summary>
     public static InterOpCluster ToInterOp(ClusterSpec cluster) => new()

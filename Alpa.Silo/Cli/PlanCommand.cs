@@ -29,7 +29,7 @@ internal sealed class PlanCommand : ICommand
         new("schedule", "NAME", "1f1b (default) or gpipe"),
         new("memory-budget", "BYTES", "per-device memory budget of the sharding ILP (e.g. 12e9)"),
         new("solver", "NAME", "ilp (CBC, default) or brute (small graphs only)"),
-        new("remat", null, "plan for activation recomputation in the backward pass"),
+        new("remat", "MODE", "activation recomputation: auto (default: only when nothing fits without), on, off"),
         new("out", "FILE", "write the plan JSON to FILE"),
     ];
     public (int Min, int Max) Positionals => (0, 0);
@@ -62,7 +62,13 @@ internal sealed class PlanCommand : ICommand
                 "brute" => IntraSolverKind.Brute,
                 var s => throw new UsageException($"--solver must be ilp or brute, got '{s}'"),
             },
-            Training = new TrainingOptions { Remat = args.Has("remat") },
+            Remat = args.Value("remat") switch
+            {
+                null or "auto" => null,
+                "on" => true,
+                "off" => false,
+                var r => throw new UsageException($"--remat must be auto, on or off, got '{r}'"),
+            },
         };
 
         var clock = Stopwatch.StartNew();
@@ -118,7 +124,7 @@ internal static class PlanText
         o.WriteLine($"step         {sim.StepSeconds * 1e3:F3} ms simulated (DP objective {plan.DpObjectiveSeconds * 1e3:F3} ms), bubble {sim.BubbleFraction:P1}");
         o.WriteLine($"throughput   {sim.TflopsPerDevice:F3} TFLOPS per device");
         if (search is not null)
-            o.WriteLine($"search       {search.Layers} clustered layers, {search.IntraSolves} intra-op solves, {plan.CompileSeconds:F2} s");
+            o.WriteLine($"search       {search.Layers} clustered layers, {search.IntraSolves} intra-op solves, remat {(search.Remat ? "on" : "off")}, {plan.CompileSeconds:F2} s");
         o.WriteLine();
         o.WriteLine("stage  layers    submesh  mesh     devices          fwd ms     bwd ms  peak memory   heavy ops");
         for (var i = 0; i < plan.Stages.Count; i++)
