@@ -1,0 +1,59 @@
+using Alpa.Planner.Cluster;
+using Alpa.Planner.Graph;
+using Alpa.Planner.Sharding;
+
+namespace Alpa.Planner.Intra;
+
+/// <summary>
+/// One parallel algorithm for one node on a logical mesh [Alpa §4.1, Table 3].
+/// </summary>
+public sealed record Strategy
+{
+    /// <summary>Stable id, e.g. <c>S0R,RS1→S0S1</c> or <c>RS0,S0R→RR|AllReduce@0</c>; unique per node.</summary>
+    public required string Id { get; init; }
+    /// <summary>Layout of the node's output.</summary>
+    public required ShardingSpec Output { get; init; }
+    /// <summary>Layout each input must have (resharding from the producer is charged on the edge).</summary>
+    public required IReadOnlyList<ShardingSpec> Inputs { get; init; }
+    /// <summary>Per-device compute time, seconds: max(FLOPs / achievable rate, bytes / memory bandwidth).</summary>
+    public required double ComputeSeconds { get; init; }
+    /// <summary>Collectives the algorithm itself issues (e.g. the all-reduce of a k-split matmul).</summary>
+    public IReadOnlyList<Collective> Collectives { get; init; } = [];
+    /// <summary>Per-device bytes of the output.</summary>
+    public required double MemoryBytes { get; init; }
+
+    /// <summary>Time of <see cref="Collectives"/>, seconds.</summary>
+    public double CommSeconds => Collectives.Sum(c => c.Seconds);
+}
+
+/// <summary>Per-device compute time of a node on one device of a mesh (DESIGN §3.2).</summary>
+public static class ComputeModel
+{
+    /// <summary>
+    /// Time to run <paramref name="node"/> with its work split <paramref name="split"/> ways, reading and
+    /// writing <paramref name="bytesPerDevice"/>: the larger of FLOPs over the achievable rate (matmul
+    /// class at the dtype's peak × matmul efficiency, other ops at the f32 peak) and bytes over the
+    /// achievable memory bandwidth. A replicated heavy op is charged its full FLOPs on every device.
+    /// </summary>
+    public static double Seconds(Node node, LogicalMesh mesh, double split, double bytesPerDevice)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        ArgumentNullException.ThrowIfNull(mesh);
+        if (node.IsLeaf) return 0;
+        var dev = mesh.Device;
+        var cal = mesh.Cluster.Calibration;
+        double rate;
+        if (OpCosts.IsMatmulClass(node.Op))
+        {
+            var peak = node.DType is DType.F16 or DType.BF16 ? dev.PeakHalfFlops : dev.PeakF32Flops;
+            rate = peak * cal.MatmulEfficiency;
+        }
+        else
+        {
+            rate = dev.PeakF32Flops;
+        }
+        var flops = node.Flops / split;
+        var memory = node.Op == OpKind.Reshape ? 0 : bytesPerDevice / (dev.MemoryBytesPerSecond * cal.MemoryEfficiency);
+        return Math.Max(flops / rate, memory);
+    }
+}

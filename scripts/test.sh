@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The project's test command (README): installs and starts what the tests need, then runs every
+# test once. Extra arguments go to `dotnet test` (e.g. --filter FullyQualifiedName~Intra).
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=env.sh
+. "$root/scripts/env.sh"
+alpa_check_dotnet || exit 1
+alpa_native_deps || exit 1
+alpa_export_env
+cd "$root"
+mkdir -p .build
+log=.build/test.log
+dotnet test Alpa.sln -c Release --nologo "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+# One plain closing line over all test assemblies: "tests: N passed, N failed, N skipped".
+grep -E '^(Passed|Failed)!' "$log" | awk '
+  { for (i = 1; i <= NF; i++) {
+      v = $(i+1); gsub(/[^0-9]/, "", v);
+      if ($i == "Failed:") f += v; if ($i == "Passed:") p += v; if ($i == "Skipped:") s += v } }
+  END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }'
+exit "$status"
