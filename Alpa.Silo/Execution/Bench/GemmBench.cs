@@ -179,7 +179,7 @@ public static class GemmBench
         var md = Path.Combine(directory, "gemm.md");
         var json = Path.Combine(directory, "gemm.json");
         result = result with { MarkdownPath = md, JsonPath = json };
-        File.WriteAllText(json, JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
+        File.WriteAllText(json, JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
         File.WriteAllText(md, Markdown(result));
         return result;
     }
