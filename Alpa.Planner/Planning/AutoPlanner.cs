@@ -48,6 +48,11 @@ public sealed record AutoPlanOptions
     public bool? Remat { get; init; }
     /// <summary>Submesh shapes the stage DP may use.</summary>
     public SubmeshSpace SubmeshSpace { get; init; } = SubmeshSpace.All;
+    /// <summary>
+    /// Wraps the stage cost provider the DP will use, e.g. to time it (the planner itself has no clock).
+    /// Must not change the costs.
+    /// </summary>
+    public Func<IStageCostProvider, IStageCostProvider>? Instrument { get; init; }
     /// <summary>Threads evaluating stage candidates (−1: all cores); the plan does not depend on it.</summary>
     public int MaxParallelism { get; init; } = -1;
 }
@@ -80,9 +85,15 @@ public static class AutoPlanner
         options ??= new AutoPlanOptions();
         cluster.Validate();
         if (options.Remat is { } remat) return PlanOnce(model, cluster, options, options.Training with { Remat = remat }, progress);
+        // Auto: the most microbatches need the least activation memory; if even that plan does not
+        // fit without recomputation, no microbatch count will, so plan with recomputation at once.
+        var most = options.Microbatches ?? MicrobatchCandidates(model.Batch, options).Max();
         try
         {
-            return PlanOnce(model, cluster, options, options.Training with { Remat = false }, progress);
+            var probe = PlanOnce(model, cluster, options with { Microbatches = most }, options.Training with { Remat = false }, progress);
+            return options.Microbatches is null
+                ? PlanOnce(model, cluster, options, options.Training with { Remat = false }, progress)
+                : probe;
         }
         catch (InterOpException e) when (e.Field == "memory")
         {
@@ -101,10 +112,11 @@ public static class AutoPlanner
             PlanMethod.InterOnly => cluster.Devices,
             _ => options.Layers ?? Math.Min(options.MaxAutoLayers, MarkedLayers(forward)),
         };
-        var clustering = LayerClustering.Cluster(forward, new LayerClusteringOptions { UseMarkedLayers = true, Layers = layersWanted });
+        var clustering = Cluster(forward, layersWanted, exact: options.Layers is not null || options.Method != PlanMethod.Auto);
         var intra = new IntraOptions { MemoryBudgetBytes = options.MemoryBudgetBytes, Solver = options.Solver };
         var costs = new IntraStageCosts(b => TrainingGraph.Build(model.Build(b), training0), model.Batch, cluster, forward, clustering, intra);
         IStageCostProvider provider = options.Method == PlanMethod.InterOnly ? new SingleDeviceStages(costs) : costs;
+        if (options.Instrument is { } instrument) provider = instrument(provider);
         var problem = new InterOpProblem
         {
             GraphHash = GraphHashing.Compute(training),
@@ -121,6 +133,24 @@ public static class AutoPlanner
         };
         var result = InterOpPass.Plan(problem, inter, progress);
         return new AutoPlanResult { Result = result, Layers = clustering.LayerCount, IntraSolves = costs.Solves, Remat = training0.Remat };
+    }
+
+    /// <summary>
+    /// Groups the marked layers into <paramref name="layers"/> clustered layers, or, unless the count
+    /// was asked for exactly, into the largest smaller count that meets eq. 6's balance constraints.
+    /// </summary>
+    private static LayerClusteringResult Cluster(Graph.Graph forward, int layers, bool exact)
+    {
+        for (var l = layers; ; l--)
+        {
+            try
+            {
+                return LayerClustering.Cluster(forward, new LayerClusteringOptions { UseMarkedLayers = true, Layers = l });
+            }
+            catch (InterOpException) when (!exact && l > 1)
+            {
+            }
+        }
     }
 
     private static int MarkedLayers(Graph.Graph forward) => forward.Nodes.Max(n => n.Layer) + 1;

@@ -72,9 +72,9 @@ internal sealed class PlanCommand : ICommand
         };
 
         var clock = Stopwatch.StartNew();
-        var progress = new CandidateProgress(context.Err);
-        var result = AutoPlanner.Plan(spec, cluster, options, progress);
-        progress.Finish();
+        var timing = new PlanTiming();
+        var result = AutoPlanner.Plan(spec, cluster, options with { Instrument = timing.Wrap }, new CandidateProgress(context.Err));
+        timing.Finish();
         var plan = result.Plan with { CompileSeconds = Math.Round(clock.Elapsed.TotalSeconds, 3) };
         var json = PlanJson.Write(plan);
         if (args.Value("out") is { } path)
@@ -83,7 +83,12 @@ internal sealed class PlanCommand : ICommand
             context.Err.WriteLine($"plan written to {path}");
         }
         if (context.Json) context.Out.WriteLine(json);
-        else PlanText.Write(context.Out, spec.Name, plan, result.Result.Simulation, result);
+        else
+        {
+            PlanText.Write(context.Out, spec.Name, plan, result.Result.Simulation, result);
+            var total = clock.Elapsed.TotalSeconds;
+            context.Out.WriteLine($"time         {timing.Describe(total)}");
+        }
         return CliApp.Ok;
     }
 
@@ -105,13 +110,11 @@ internal sealed class PlanCommand : ICommand
             var decile = p.Total == 0 ? 10 : 10 * p.Evaluated / p.Total;
             lock (_gate)
             {
-                if ((p.Microbatches, decile) == _last || (p.Microbatches == _last.B && decile < _last.Decile)) return;
+                if ((p.Microbatches, decile) == _last) return;
                 _last = (p.Microbatches, decile);
                 err.WriteLine($"planning: B={p.Microbatches,-4} stage candidates {p.Evaluated}/{p.Total}");
             }
         }
-
-        public void Finish() { }
     }
 }
 
