@@ -8,7 +8,7 @@ namespace Alpa.Silo.Cli;
 /// training graphs, evaluating stage candidates (the intra-op ILPs, in parallel: wall time from
 /// the first evaluation to the last) and the stage DP that follows each batch of candidates.
 /// </summary>
-internal sealed class PlanTiming
+public sealed class PlanTiming
 {
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly object _gate = new();

@@ -103,17 +103,7 @@ public static class GemmBench
         return best;
     }
 
-    private static string LoadAverage()
-    {
-        try
-        {
-            return File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "unknown";
-        }
-        catch (IOException)
-        {
-            return "unknown";
-        }
-    }
+    private static string LoadAverage() => Benchmarks.BenchMachine.LoadAverage();
 
     private static float[] Fill(int n)
     {

@@ -1,0 +1,76 @@
+using Alpa.Planner.Models;
+using Alpa.Silo.Benchmarks;
+using Alpa.Silo.Execution.Bench;
+
+namespace Alpa.Silo.Cli;
+
+/// <summary>
+/// <c>alpa bench SUITE</c>: benchmark suites; each writes its results, with the command, machine
+/// and date, into bench/results/.
+/// </summary>
+internal sealed class BenchCommand : ICommand
+{
+    /// <summary>Suite name → (summary, runner). Add suites here.</summary>
+    private static readonly IReadOnlyDictionary<string, (string Summary, Func<CommandArgs, CliContext, int> Run)> Suites =
+        new Dictionary<string, (string, Func<CommandArgs, CliContext, int>)>(StringComparer.Ordinal)
+        {
+            ["gemm"] = ("GEMM rate of the shapes the models run vs cblas_sgemm and the FMA peak", Gemm),
+            ["train"] = ("model-FLOPs utilization of a CPU training step (GPT h256, 4 layers, seq 128, batch 8)", Train),
+            ["plan"] = ("planning time on the paper's weak-scaling series (--only MODEL to run one)", Plan),
+        };
+
+    public string Name => "bench";
+    public string Summary => "benchmark suites: " + string.Join(", ", Suites.Keys) + " (results in bench/results/)";
+    public string Usage => "alpa bench SUITE [--only MODEL] [--max-gpus N]   (suites: " + string.Join(", ", Suites.Keys) + ")";
+    public IReadOnlyList<CliOption> Options { get; } =
+    [
+        new("only", "MODEL", "plan: run only this model of the series"),
+        new("max-gpus", "N", "plan: skip models whose paper GPU count exceeds N"),
+    ];
+    public (int Min, int Max) Positionals => (1, 1);
+
+    public int Run(CommandArgs args, CliContext context)
+    {
+        var name = args.Positionals[0];
+        if (!Suites.TryGetValue(name, out var suite))
+            throw new UsageException($"unknown suite '{name}': use one of {string.Join(", ", Suites.Keys)}");
+        return suite.Run(args, context);
+    }
+
+    private static string Command(CommandArgs args) => "./alpa bench " + string.Join(' ', Environment.GetCommandLineArgs().Skip(2));
+
+    private static int Gemm(CommandArgs args, CliContext context)
+    {
+        var result = GemmBench.Run(new GemmBenchOptions { Command = Command(args) });
+        var path = Path.Combine(BenchMachine.ResultsFolder(), "gemm.md");
+        File.WriteAllText(path, GemmBench.Markdown(result));
+        context.Out.Write(GemmBench.Markdown(result));
+        context.Err.WriteLine($"written to {path}");
+        return CliApp.Ok;
+    }
+
+    private static int Train(CommandArgs args, CliContext context)
+    {
+        var load = BenchMachine.LoadAverage();
+        var r = TrainBench.Run();
+        var path = TrainBench.Write(r, Command(args), $"before: {load}; after: {BenchMachine.LoadAverage()}");
+        context.Out.Write(File.ReadAllText(path));
+        context.Err.WriteLine($"written to {path}");
+        return CliApp.Ok;
+    }
+
+    private static int Plan(CommandArgs args, CliContext context)
+    {
+        var only = args.Value("only");
+        var maxGpus = args.PositiveInt("max-gpus", int.MaxValue);
+        var series = PlanBench.PaperSeries.Where(s => (only is null || s.Model == only) && s.Hosts * s.Devices <= maxGpus).ToArray();
+        if (series.Length == 0) throw new UsageException($"no model of the series matches (models: {string.Join(", ", ModelZoo.Names)})");
+        var load = BenchMachine.LoadAverage();
+        var log = new Progress<string>(context.Err.WriteLine);
+        var rows = series.Select(s => PlanBench.Run(s.Model, s.Hosts, s.Devices, log)).ToArray();
+        var path = PlanBench.Write(rows, Command(args), load, BenchMachine.LoadAverage());
+        context.Out.Write(File.ReadAllText(path));
+        context.Err.WriteLine($"written to {path}");
+        return CliApp.Ok;
+    }
+}
