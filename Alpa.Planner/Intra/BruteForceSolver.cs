@@ -12,6 +12,7 @@ internal sealed class BruteForceSolver
     private readonly List<ProblemEdge>[] _closing;
     private readonly List<(int Row, double[] Bytes)>[] _memTerms;
     private readonly double[] _suffixBound;
+    private readonly Dictionary<ProblemEdge, double> _edgeMin = [];
     private long _visits;
 
     public BruteForceSolver(IntraProblem p, long limit)
@@ -25,7 +26,8 @@ internal sealed class BruteForceSolver
         {
             var last = Math.Max(e.U, e.V);
             _closing[last].Add(e);
-            _suffixBound[last] += e.Cost.Cast<double>().Min();
+            _edgeMin[e] = e.Cost.Cast<double>().Min();
+            _suffixBound[last] += _edgeMin[e];
         }
         for (var v = n - 1; v >= 0; v--) _suffixBound[v] += _suffixBound[v + 1] + p.Cost[v].Min();
         _memTerms = [.. Enumerable.Range(0, n).Select(_ => new List<(int, double[])>())];
@@ -50,12 +52,20 @@ internal sealed class BruteForceSolver
                 if (cost < best) (best, bestChoice) = (cost, (int[])choice.Clone());
                 return;
             }
-            for (var k = 0; k < _p.Counts[v]; k++)
+            // Cheapest choices first (ties by index), so good plans bound the search early.
+            var local = new double[_p.Counts[v]];
+            for (var k = 0; k < local.Length; k++)
             {
                 choice[v] = k;
-                var c = cost + _p.Cost[v][k];
-                foreach (var e in _closing[v]) c += e.At(choice[e.U], choice[e.V]);
-                if (c + _suffixBound[v + 1] >= best) continue;
+                local[k] = _p.Cost[v][k];
+                foreach (var e in _closing[v]) local[k] += e.At(choice[e.U], choice[e.V]);
+            }
+            var order = Enumerable.Range(0, local.Length).OrderBy(k => local[k]).ThenBy(k => k).ToArray();
+            foreach (var k in order)
+            {
+                choice[v] = k;
+                var c = cost + local[k];
+                if (c + Bound(v + 1, choice) >= best) continue;
                 if (!Charge(v, k, used, cap)) { Uncharge(v, k, used); continue; }
                 Visit(v + 1, c);
                 Uncharge(v, k, used);
@@ -63,6 +73,34 @@ internal sealed class BruteForceSolver
         }
         Visit(0, 0);
         return bestChoice is null ? null : new SolverOutcome(bestChoice, _p.Objective(bestChoice), true, 0, 0, 0, _visits);
+    }
+
+    /// <summary>
+    /// Lower bound on the cost of variables from <paramref name="first"/> on: each takes its cheapest
+    /// choice given the already chosen neighbours; edges between two open variables add their minimum.
+    /// </summary>
+    private double Bound(int first, int[] choice)
+    {
+        var total = 0.0;
+        for (var w = first; w < _p.Variables; w++)
+        {
+            var min = double.PositiveInfinity;
+            for (var k = 0; k < _p.Counts[w]; k++)
+            {
+                var c = _p.Cost[w][k];
+                foreach (var e in _closing[w])
+                {
+                    var other = e.U == w ? e.V : e.U;
+                    if (other >= first) continue;
+                    c += e.U == w ? e.At(k, choice[e.V]) : e.At(choice[e.U], k);
+                }
+                min = Math.Min(min, c);
+            }
+            total += min;
+            foreach (var e in _closing[w])
+                if ((e.U == w ? e.V : e.U) >= first) total += _edgeMin[e];
+        }
+        return total;
     }
 
     /// <summary>The smallest peak memory any plan reaches, bytes.</summary>
@@ -81,7 +119,8 @@ internal sealed class BruteForceSolver
                 best = Peak();
                 return;
             }
-            for (var k = 0; k < _p.Counts[v]; k++)
+            var order = Enumerable.Range(0, _p.Counts[v]).OrderBy(k => _memTerms[v].Sum(t => t.Bytes[k])).ThenBy(k => k);
+            foreach (var k in order)
             {
                 foreach (var (r, bytes) in _memTerms[v]) used[r] += bytes[k];
                 Visit(v + 1);

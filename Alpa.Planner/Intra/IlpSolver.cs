@@ -144,6 +144,10 @@ internal static class IlpSolver
                 Cbc.Cbc_setLogLevel(model, 0);
                 Cbc.Cbc_setParameter(model, "log", "0");
                 Cbc.Cbc_setParameter(model, "slog", "0");
+                // CBC's presolve and preprocessing take most of the time on these models (whose LP
+                // relaxation is usually integral) and change nothing about the optimum.
+                Cbc.Cbc_setParameter(model, "presolve", "off");
+                Cbc.Cbc_setParameter(model, "preprocess", "off");
                 Cbc.Cbc_setMaximumNodes(model, nodeLimit);
                 Cbc.Cbc_setAllowableGap(model, 1e-7);
                 Cbc.Cbc_setAllowableFractionGap(model, 1e-9);
