@@ -11,9 +11,9 @@ internal sealed class BruteForceSolver
     private readonly long _limit;
     private readonly List<ProblemEdge>[] _closing;
     private readonly List<(int Row, double[] Bytes)>[] _memTerms;
-    private readonly double[] _suffixBound;
     private readonly Dictionary<ProblemEdge, double> _edgeMin = [];
     private long _visits;
+    private int[]? _minPeakChoice;
 
     public BruteForceSolver(IntraProblem p, long limit)
     {
@@ -21,15 +21,11 @@ internal sealed class BruteForceSolver
         _limit = limit;
         var n = p.Variables;
         _closing = [.. Enumerable.Range(0, n).Select(_ => new List<ProblemEdge>())];
-        _suffixBound = new double[n + 1];
         foreach (var e in p.Edges)
         {
-            var last = Math.Max(e.U, e.V);
-            _closing[last].Add(e);
+            _closing[Math.Max(e.U, e.V)].Add(e);
             _edgeMin[e] = e.Cost.Cast<double>().Min();
-            _suffixBound[last] += _edgeMin[e];
         }
-        for (var v = n - 1; v >= 0; v--) _suffixBound[v] += _suffixBound[v + 1] + p.Cost[v].Min();
         _memTerms = [.. Enumerable.Range(0, n).Select(_ => new List<(int, double[])>())];
         for (var r = 0; r < p.MemoryRows.Count; r++)
             foreach (var (v, bytes) in p.MemoryRows[r].Terms) _memTerms[v].Add((r, bytes));
@@ -40,8 +36,15 @@ internal sealed class BruteForceSolver
     {
         var cap = _p.MemoryRows.Select(r => (budgetBytes ?? double.PositiveInfinity) - r.ConstantBytes).ToArray();
         if (cap.Any(c => c < 0)) return null;
+        // Proving infeasibility by the time search alone would visit every assignment.
         var best = double.PositiveInfinity;
         int[]? bestChoice = null;
+        if (budgetBytes is not null)
+        {
+            if (MinimumPeakMemory() > budgetBytes.Value) return null;
+            // The least-memory plan fits: it bounds the search from the start.
+            (best, bestChoice) = (_p.Objective(_minPeakChoice!), _minPeakChoice);
+        }
         var choice = new int[_p.Variables];
         var used = new double[cap.Length];
         void Visit(int v, double cost)
@@ -109,6 +112,7 @@ internal sealed class BruteForceSolver
         var best = double.PositiveInfinity;
         var used = new double[_p.MemoryRows.Count];
         var constants = _p.MemoryRows.Select(r => r.ConstantBytes).ToArray();
+        var choice = new int[_p.Variables];
         double Peak() => used.Length == 0 ? 0 : used.Select((u, r) => u + constants[r]).Max();
         void Visit(int v)
         {
@@ -117,11 +121,13 @@ internal sealed class BruteForceSolver
             if (v == _p.Variables)
             {
                 best = Peak();
+                _minPeakChoice = (int[])choice.Clone();
                 return;
             }
             var order = Enumerable.Range(0, _p.Counts[v]).OrderBy(k => _memTerms[v].Sum(t => t.Bytes[k])).ThenBy(k => k);
             foreach (var k in order)
             {
+                choice[v] = k;
                 foreach (var (r, bytes) in _memTerms[v]) used[r] += bytes[k];
                 Visit(v + 1);
                 foreach (var (r, bytes) in _memTerms[v]) used[r] -= bytes[k];
