@@ -130,6 +130,13 @@ internal static class IlpSolver
             var obj = _obj.ToArray();
             var rowLo = _rowLo.ToArray();
             var rowUp = _rowUp.ToArray();
+            // CBC 2.10's solve goes through CbcMain1, which keeps static state: one solve at a time per process.
+            lock (Cbc.Gate) return SolveLocked(nodeLimit, n, start, index, value, lower, upper, obj, rowLo, rowUp);
+        }
+
+        private Result? SolveLocked(int nodeLimit, int n, int[] start, int[] index, double[] value, double[] lower, double[] upper,
+            double[] obj, double[] rowLo, double[] rowUp)
+        {
             // The first native call loads the library: a missing one becomes a typed error there.
             var model = Cbc.Call(Cbc.Cbc_newModel);
             try
