@@ -12,6 +12,9 @@ internal static unsafe partial class Cbc
 {
     private const string Lib = "libCbcSolver.so.3";
 
+    /// <summary>Serializes solves: CBC's solver driver is not re-entrant.</summary>
+    public static readonly Lock Gate = new();
+
     public static T Call<T>(Func<T> call, [CallerArgumentExpression(nameof(call))] string what = "")
     {
         try

@@ -130,6 +130,13 @@ internal static class IlpSolver
             var obj = _obj.ToArray();
             var rowLo = _rowLo.ToArray();
             var rowUp = _rowUp.ToArray();
+            // CBC 2.10's solve goes through CbcMain1, which keeps static state: one solve at a time per process.
+            lock (Cbc.Gate) return SolveLocked(nodeLimit, n, start, index, value, lower, upper, obj, rowLo, rowUp);
+        }
+
+        private Result? SolveLocked(int nodeLimit, int n, int[] start, int[] index, double[] value, double[] lower, double[] upper,
+            double[] obj, double[] rowLo, double[] rowUp)
+        {
             // The first native call loads the library: a missing one becomes a typed error there.
             var model = Cbc.Call(Cbc.Cbc_newModel);
             try
@@ -144,6 +151,10 @@ internal static class IlpSolver
                 Cbc.Cbc_setLogLevel(model, 0);
                 Cbc.Cbc_setParameter(model, "log", "0");
                 Cbc.Cbc_setParameter(model, "slog", "0");
+                // CBC's presolve and preprocessing take most of the time on these models (whose LP
+                // relaxation is usually integral) and change nothing about the optimum.
+                Cbc.Cbc_setParameter(model, "presolve", "off");
+                Cbc.Cbc_setParameter(model, "preprocess", "off");
                 Cbc.Cbc_setMaximumNodes(model, nodeLimit);
                 Cbc.Cbc_setAllowableGap(model, 1e-7);
                 Cbc.Cbc_setAllowableFractionGap(model, 1e-9);

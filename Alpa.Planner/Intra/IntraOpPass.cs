@@ -12,7 +12,14 @@ namespace Alpa.Planner.Intra;
 public static class IntraOpPass
 {
     /// <summary>Plans <paramref name="graph"/> on one logical mesh.</summary>
-    public static IntraResult Run(Graph.Graph graph, LogicalMesh mesh, IntraOptions? options = null)
+    public static IntraResult Run(Graph.Graph graph, LogicalMesh mesh, IntraOptions? options = null) =>
+        Solve(Prepare(graph, mesh, options));
+
+    /// <summary>
+    /// First half of <see cref="Run"/>: enumerates strategies and builds the ILP (no solving), so that a
+    /// caller can time the two halves apart (the planner itself has no clock).
+    /// </summary>
+    public static PreparedIntra Prepare(Graph.Graph graph, LogicalMesh mesh, IntraOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(graph);
         ArgumentNullException.ThrowIfNull(mesh);
@@ -21,7 +28,14 @@ public static class IntraOpPass
         if (options.MemoryBudgetBytes is <= 0)
             throw new IntraOpException($"the memory budget must be positive, got {options.MemoryBudgetBytes} bytes") { Field = "memory_budget" };
         var builder = new ProblemBuilder(graph, mesh, options);
-        var problem = builder.Build();
+        return new PreparedIntra(graph, mesh, options, builder, builder.Build());
+    }
+
+    /// <summary>Second half of <see cref="Run"/>: solves a prepared problem.</summary>
+    public static IntraResult Solve(PreparedIntra prepared)
+    {
+        ArgumentNullException.ThrowIfNull(prepared);
+        var (graph, mesh, options, builder, problem) = (prepared.Graph, prepared.Mesh, prepared.Options, prepared.Builder, prepared.Problem);
         var outcome = Solve(problem, options.MemoryBudgetBytes, options)
             ?? throw OverBudget(problem, mesh, options);
         return Result(graph, mesh, options, builder, problem, outcome);
@@ -157,4 +171,24 @@ public static class IntraOpPass
             Solver = options.Solver,
         };
     }
+}
+
+/// <summary>A graph whose strategies are enumerated and whose ILP is built, ready for <see cref="IntraOpPass.Solve(PreparedIntra)"/>.</summary>
+public sealed class PreparedIntra
+{
+    internal PreparedIntra(Graph.Graph graph, LogicalMesh mesh, IntraOptions options, ProblemBuilder builder, IntraProblem problem)
+    {
+        Graph = graph;
+        Mesh = mesh;
+        Options = options;
+        Builder = builder;
+        Problem = problem;
+    }
+
+    public Graph.Graph Graph { get; }
+    public LogicalMesh Mesh { get; }
+    public IntraOptions Options { get; }
+    /// <summary>The ILP in plain arrays.</summary>
+    public IntraProblem Problem { get; }
+    internal ProblemBuilder Builder { get; }
 }

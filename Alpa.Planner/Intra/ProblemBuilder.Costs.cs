@@ -94,6 +94,7 @@ internal sealed partial class ProblemBuilder
             for (var r = 0; r < nr; r++)
                 for (var c = 0; c < nc; c++)
                     foreach (var p in parts) m[r, c] += p.M[p.Row[rowRep[r]], p.Col[colRep[c]]];
+            (rows, cols, m) = Compress(rows, cols, m);
             if (Separable(m))
             {
                 for (var k = 0; k < Counts[u]; k++) cost[u][k] += m[rows[k], 0];
@@ -103,6 +104,33 @@ internal sealed partial class ProblemBuilder
             edges.Add(new ProblemEdge(u, v, rows, cols, m));
         }
         return edges;
+    }
+
+    /// <summary>Merges classes whose rows (columns) of the cost matrix are equal.</summary>
+    private static (int[] Rows, int[] Cols, double[,] M) Compress(int[] rows, int[] cols, double[,] m)
+    {
+        int nr = m.GetLength(0), nc = m.GetLength(1);
+        var rowMap = Dedupe(nr, r => Enumerable.Range(0, nc).Select(c => m[r, c]));
+        var colMap = Dedupe(nc, c => Enumerable.Range(0, nr).Select(r => m[r, c]));
+        int nr2 = rowMap.Max() + 1, nc2 = colMap.Max() + 1;
+        if (nr2 == nr && nc2 == nc) return (rows, cols, m);
+        var m2 = new double[nr2, nc2];
+        for (var r = 0; r < nr; r++)
+            for (var c = 0; c < nc; c++) m2[rowMap[r], colMap[c]] = m[r, c];
+        return ([.. rows.Select(r => rowMap[r])], [.. cols.Select(c => colMap[c])], m2);
+    }
+
+    private static int[] Dedupe(int n, Func<int, IEnumerable<double>> vector)
+    {
+        var index = new Dictionary<string, int>(StringComparer.Ordinal);
+        var map = new int[n];
+        for (var i = 0; i < n; i++)
+        {
+            var key = string.Join(',', vector(i).Select(v => BitConverter.DoubleToInt64Bits(v)));
+            if (!index.TryGetValue(key, out var c)) index[key] = c = index.Count;
+            map[i] = c;
+        }
+        return map;
     }
 
     private static (int[] Class, int Count) Joint(int count, List<int[]> partClasses)
