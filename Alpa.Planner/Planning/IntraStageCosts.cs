@@ -45,8 +45,6 @@ public sealed class IntraStageCosts : IStageCostProvider
             if (n.Layer >= 0 && clustering.NodeLayer[n.Id] >= 0) _clusterOfLayer[n.Layer] = Math.Max(_clusterOfLayer[n.Layer], clustering.NodeLayer[n.Id]);
     }
 
-    private static readonly object s_solverGate = new();
-
     public int GlobalBatch { get; }
 
     /// <summary>Intra-op solves performed (distinct layer structures × meshes), for reports.</summary>
@@ -102,8 +100,7 @@ public sealed class IntraStageCosts : IStageCostProvider
         IntraResult result;
         try
         {
-            // CBC's C interface keeps process-wide state in its solve driver: one solve at a time.
-            lock (s_solverGate) result = IntraOpPass.Run(layer.Graph, mesh, _options);
+            result = IntraOpPass.Run(layer.Graph, mesh, _options);
         }
         catch (MemoryBudgetException)
         {
