@@ -17,6 +17,7 @@ internal sealed class BenchCommand : ICommand
             ["gemm"] = ("GEMM rate of the shapes the models run vs cblas_sgemm and the FMA peak", Gemm),
             ["train"] = ("model-FLOPs utilization of a CPU training step (GPT h256, 4 layers, seq 128, batch 8)", Train),
             ["plan"] = ("planning time on the paper's weak-scaling series (--only MODEL to run one)", Plan),
+            ["intra"] = ("intra-op pass on a 6-layer slice of GPT-39B (training graph) on 8 V100s, every logical mesh", Intra),
         };
 
     public string Name => "bench";
@@ -55,6 +56,40 @@ internal sealed class BenchCommand : ICommand
         var r = TrainBench.Run();
         var path = TrainBench.Write(r, Command(args), $"before: {load}; after: {BenchMachine.LoadAverage()}");
         context.Out.Write(File.ReadAllText(path));
+        context.Err.WriteLine($"written to {path}");
+        return CliApp.Ok;
+    }
+
+    private static int Intra(CommandArgs args, CliContext context)
+    {
+        var load = BenchMachine.LoadAverage();
+        var spec = new GptSpec
+        {
+            Name = "gpt-39b-6-layer-slice", Batch = 8, Hidden = 8192, Layers = 6, Heads = 64, SeqLen = 1024, Vocab = 51200,
+            DType = Planner.Graph.DType.F16,
+        };
+        var graph = Planner.Training.TrainingGraph.Build(spec.Build(), new Planner.Training.TrainingOptions());
+        var rows = Planner.Intra.IntraBench.Run(body =>
+        {
+            var t = System.Diagnostics.Stopwatch.GetTimestamp();
+            body();
+            return System.Diagnostics.Stopwatch.GetElapsedTime(t).TotalSeconds;
+        }, graph);
+        var text = new System.Text.StringBuilder()
+            .AppendLine("# Intra-op pass: 6-layer slice of GPT-39B on aws-p3.16xlarge:1x8, every logical mesh")
+            .AppendLine()
+            .AppendLine($"- command: `{Command(args)}`")
+            .AppendLine($"- date: {BenchMachine.Date()}")
+            .AppendLine($"- machine: {BenchMachine.Describe()}")
+            .AppendLine($"- load average (1, 5, 15 min) before: {load}; after: {BenchMachine.LoadAverage()}")
+            .AppendLine($"- graph: the model zoo's GPT (hidden 8192, 64 heads, seq 1024, vocab 51200, f16) with 6 blocks, microbatch 8, training graph with Adam")
+            .AppendLine($"- total: prepare {rows.Sum(r => r.PrepareSeconds):F2} s + CBC {rows.Sum(r => r.SolveSeconds):F2} s over {rows.Count} meshes")
+            .AppendLine()
+            .Append(Planner.Intra.IntraBench.Markdown(graph, rows))
+            .ToString();
+        var path = Path.Combine(BenchMachine.ResultsFolder(), "intra-gpt39b-slice.md");
+        File.WriteAllText(path, text);
+        context.Out.Write(text);
         context.Err.WriteLine($"written to {path}");
         return CliApp.Ok;
     }
