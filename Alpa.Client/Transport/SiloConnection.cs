@@ -84,7 +84,7 @@ public sealed class SiloConnection : IDisposable
         }
         if (_options.Secret is { } secret)
         {
-            var (ts, nonce, sig) = CallSignature.Create(secret, "POST", path, CallSignature.NowMs());
+            var (ts, nonce, sig) = CallSignature.Create(secret, "POST", message.RequestUri!.PathAndQuery, CallSignature.NowMs());
             message.Headers.TryAddWithoutValidation(CallSignature.TimestampHeader, ts);
             message.Headers.TryAddWithoutValidation(CallSignature.NonceHeader, nonce);
             message.Headers.TryAddWithoutValidation(CallSignature.SignatureHeader, sig);

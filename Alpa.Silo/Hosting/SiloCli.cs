@@ -56,4 +56,27 @@ public static class SiloCli
         }
         return 0;
     }
+
+    /// <summary><c>alpa bench transport [--json] [--out DIR]</c>: runs <see cref="Bench.TransportBenchmarks"/> and writes bench/results/transport.*.</summary>
+    public static async Task<int> RunBenchTransportAsync(string[] args)
+    {
+        var json = args.Contains("--json");
+        var outIndex = Array.IndexOf(args, "--out");
+        var directory = outIndex > 0 && outIndex + 1 < args.Length ? args[outIndex + 1] : Path.Combine("bench", "results");
+        try
+        {
+            var result = await Bench.TransportBenchmarks.RunAsync(new Bench.TransportBenchOptions()).ConfigureAwait(false);
+            Bench.TransportBenchmarks.WriteResults(result, "alpa " + string.Join(' ', args), directory);
+            await Console.Out.WriteLineAsync(json
+                ? JsonSerializer.Serialize(result)
+                : $"tensor {result.TensorBytes >> 20} MiB: raw TCP {result.RawTcpGiBPerSecond:F2} GiB/s, silo→silo {result.SiloToSiloGiBPerSecond:F2} GiB/s ({result.RatioToRaw:P0}); " +
+                  $"grain call p50 {result.CallP50Microseconds:F0} µs, p99 {result.CallP99Microseconds:F0} µs").ConfigureAwait(false);
+            return 0;
+        }
+        catch (AlpaException e)
+        {
+            await Console.Error.WriteLineAsync($"alpa bench transport: {e.Message}").ConfigureAwait(false);
+            return 1;
+        }
+    }
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Alpa.Client.Transport;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using Serilog.Context;
 
@@ -21,7 +22,8 @@ public sealed partial class GrainEndpoint(
     public async Task HandleAsync(HttpContext context)
     {
         var request = context.Request;
-        var path = request.Path.Value ?? "";
+        // The raw target is what the caller signed (Request.Path is already percent-decoded).
+        var path = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? request.Path.Value ?? "";
         var rejection = guard.Check(request.Method, path, Header(request, CallSignature.TimestampHeader),
             Header(request, CallSignature.NonceHeader), Header(request, CallSignature.SignatureHeader));
         if (rejection is not null)
