@@ -56,6 +56,11 @@ public sealed class SiloConnection : IDisposable
                     throw new SiloUnavailableException($"cannot reach silo {Address} for {call} after {attempt + 1} attempt(s): {e.Message}", e);
                 }
             }
+            catch (HttpRequestException e) when (e.HttpRequestError is not (HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError))
+            {
+                throw new SiloUnavailableException(
+                    $"{call} on {Address} failed at the protocol level ({e.HttpRequestError}: {e.Message}); check that both sides agree on TLS (Silo:Tls, TransportOptions.UseTls)", e);
+            }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
                 throw new DeadlineExceededException($"{call} on {Address} did not finish before its deadline");
