@@ -50,6 +50,7 @@ public sealed class GrainInterfaceInfo
 public sealed class GrainMethodInfo
 {
     private readonly Func<Task<object?>, Task> _adapt;
+    private readonly Func<Task, object?> _result;
 
     internal GrainMethodInfo(Type grain, MethodInfo method)
     {
@@ -73,12 +74,15 @@ public sealed class GrainMethodInfo
         {
             ResultType = null;
             _adapt = t => t;
+            _result = _ => null;
         }
         else if (method.ReturnType.IsGenericType && method.ReturnType.GetGenericTypeDefinition() == typeof(Task<>))
         {
             ResultType = method.ReturnType.GetGenericArguments()[0];
             _adapt = typeof(GrainMethodInfo).GetMethod(nameof(Cast), BindingFlags.NonPublic | BindingFlags.Static)!
                 .MakeGenericMethod(ResultType).CreateDelegate<Func<Task<object?>, Task>>();
+            _result = typeof(GrainMethodInfo).GetMethod(nameof(Result), BindingFlags.NonPublic | BindingFlags.Static)!
+                .MakeGenericMethod(ResultType).CreateDelegate<Func<Task, object?>>();
         }
         else
         {
@@ -101,8 +105,9 @@ public sealed class GrainMethodInfo
     public Task Adapt(Task<object?> task) => _adapt(task);
 
     /// <summary>Reads the result of a completed task returned by this method (null for a plain Task).</summary>
-    public object? ResultOf(Task task) =>
-        ResultType is null ? null : task.GetType().GetProperty(nameof(Task<int>.Result))!.GetValue(task);
+    public object? ResultOf(Task task) => _result(task);
 
     private static async Task<T> Cast<T>(Task<object?> task) => (T)(await task.ConfigureAwait(false))!;
+
+    private static object? Result<T>(Task task) => ((Task<T>)task).Result;
 }

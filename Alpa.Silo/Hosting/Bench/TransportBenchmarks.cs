@@ -15,8 +15,8 @@ public sealed record TransportBenchOptions
 {
     /// <summary>Bytes per tensor transfer.</summary>
     public long TensorBytes { get; init; } = 64L << 20;
-    /// <summary>Timed transfers per path (after one warm-up).</summary>
-    public int Transfers { get; init; } = 10;
+    /// <summary>Timed transfers per path, in interleaved rounds (after warm-up transfers).</summary>
+    public int Transfers { get; init; } = 20;
     /// <summary>Timed small grain calls (after warm-up calls).</summary>
     public int Calls { get; init; } = 5000;
     /// <summary>Folder for the silos' working directories and logs.</summary>
@@ -27,7 +27,8 @@ public sealed record TransportBenchOptions
 public sealed record TransportBenchResult(
     string Machine, string Date, long TensorBytes, int Transfers,
     double RawTcpGiBPerSecond, double SiloToSiloGiBPerSecond, double RatioToRaw,
-    int Calls, double CallP50Microseconds, double CallP99Microseconds, double CallMeanMicroseconds);
+    int Calls, double CallP50Microseconds, double CallP99Microseconds, double CallMeanMicroseconds,
+    string LoadAverageBefore, string LoadAverageAfter);
 
 /// <summary>
 /// Transport benchmarks: a tensor transfer between two real silo processes over the data plane,
@@ -37,8 +38,11 @@ public sealed record TransportBenchResult(
 /// </summary>
 public static class TransportBenchmarks
 {
+    private const int Rounds = 5;
+
     public static async Task<TransportBenchResult> RunAsync(TransportBenchOptions options, CancellationToken cancellationToken = default)
     {
+        var loadBefore = LoadAverage();
         var secretText = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
         var env = new Dictionary<string, string> { ["ALPA_SECRET"] = secretText };
         var a = $"127.0.0.1:{SiloProcess.FreePort()}";
@@ -49,11 +53,23 @@ public static class TransportBenchmarks
         using var client = await AlpaClient.ConnectAsync(a, ClusterSecret.FromText(secretText), cancellationToken).ConfigureAwait(false);
         await WaitForActiveAsync(client, 2, cancellationToken).ConfigureAwait(false);
 
-        var raw = await RawTcpGiBPerSecondAsync(options.TensorBytes, options.Transfers, cancellationToken).ConfigureAwait(false);
-        var silo = await SiloToSiloGiBPerSecondAsync(client, a, b, options, cancellationToken).ConfigureAwait(false);
+        // Interleaved rounds, so that both paths see the same background load.
+        var sender = client.GetGrain<ISiloGrain>(a);
+        await sender.MeasureLinkAsync(new LinkProbeRequest(b, options.TensorBytes, 1), cancellationToken).ConfigureAwait(false);
+        var rawSeconds = new List<double>();
+        var siloSeconds = new List<double>();
+        var perRound = Math.Max(1, options.Transfers / Rounds);
+        for (var round = 0; round < Rounds; round++)
+        {
+            rawSeconds.AddRange(await RawTcpSecondsAsync(options.TensorBytes, perRound, cancellationToken).ConfigureAwait(false));
+            var reply = await sender.MeasureLinkAsync(new LinkProbeRequest(b, options.TensorBytes, perRound), cancellationToken).ConfigureAwait(false);
+            siloSeconds.AddRange(reply.Seconds);
+        }
+        var raw = GiBPerSecond(options.TensorBytes, Median(rawSeconds));
+        var silo = GiBPerSecond(options.TensorBytes, Median(siloSeconds));
         var (p50, p99, mean) = await GrainCallLatencyAsync(client, options.Calls, cancellationToken).ConfigureAwait(false);
         return new TransportBenchResult(Machine(), DateTimeOffset.UtcNow.ToString("u", System.Globalization.CultureInfo.InvariantCulture),
-            options.TensorBytes, options.Transfers, raw, silo, silo / raw, options.Calls, p50, p99, mean);
+            options.TensorBytes, rawSeconds.Count, raw, silo, silo / raw, options.Calls, p50, p99, mean, loadBefore, LoadAverage());
     }
 
     /// <summary>Writes <c>transport.json</c> and <c>transport.md</c> into <paramref name="directory"/>.</summary>
@@ -72,6 +88,7 @@ public static class TransportBenchmarks
             - command: `{command}`
             - machine: {result.Machine}
             - date: {result.Date}
+            - load average (1/5/15 min) before / after: {result.LoadAverageBefore} / {result.LoadAverageAfter}
 
             | measurement | value |
             |---|---|
@@ -97,16 +114,12 @@ public static class TransportBenchmarks
         throw new Alpa.Planner.AlpaException($"the benchmark cluster did not reach {silos} active silos in 10 s");
     }
 
-    private static async Task<double> SiloToSiloGiBPerSecondAsync(AlpaClient client, string from, string to, TransportBenchOptions options, CancellationToken token)
-    {
-        var sender = client.GetGrain<ISiloGrain>(from);
-        await sender.MeasureLinkAsync(new LinkProbeRequest(to, options.TensorBytes, 1), token).ConfigureAwait(false);
-        var reply = await sender.MeasureLinkAsync(new LinkProbeRequest(to, options.TensorBytes, options.Transfers), token).ConfigureAwait(false);
-        return GiBPerSecond(options.TensorBytes, Median(reply.Seconds));
-    }
-
     /// <summary>Raw TCP on loopback: the same payload, framing cost excluded, one ack per transfer.</summary>
-    public static async Task<double> RawTcpGiBPerSecondAsync(long bytes, int transfers, CancellationToken token)
+    public static async Task<double> RawTcpGiBPerSecondAsync(long bytes, int transfers, CancellationToken token) =>
+        GiBPerSecond(bytes, Median(await RawTcpSecondsAsync(bytes, transfers, token).ConfigureAwait(false)));
+
+    /// <summary>Seconds per transfer of raw TCP on loopback (after one warm-up transfer).</summary>
+    public static async Task<List<double>> RawTcpSecondsAsync(long bytes, int transfers, CancellationToken token)
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
@@ -128,6 +141,7 @@ public static class TransportBenchmarks
         using var client = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         await client.ConnectAsync(IPAddress.Loopback, port, token).ConfigureAwait(false);
         var payload = new byte[bytes];
+        payload.AsSpan().Fill(0x5A);
         var reply = new byte[9];
         var seconds = new List<double>();
         for (var t = 0; t <= transfers; t++)
@@ -144,14 +158,15 @@ public static class TransportBenchmarks
             }
         }
         await receiver.ConfigureAwait(false);
-        return GiBPerSecond(bytes, Median(seconds));
+        return seconds;
     }
 
     private static async Task<(double P50, double P99, double Mean)> GrainCallLatencyAsync(AlpaClient client, int calls, CancellationToken token)
     {
         var silo = client.GetGrain<ISiloGrain>(GrainKeys.Gateway);
         var ping = new PingRequest(0);
-        for (var i = 0; i < Math.Max(200, calls / 10); i++)
+        var warmUp = Stopwatch.StartNew();
+        while (warmUp.Elapsed < TimeSpan.FromSeconds(2))
         {
             await silo.PingAsync(ping, token).ConfigureAwait(false);
         }
@@ -173,6 +188,9 @@ public static class TransportBenchmarks
     }
 
     private static double GiBPerSecond(long bytes, double seconds) => bytes / seconds / (1L << 30);
+
+    private static string LoadAverage() =>
+        File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
 
     private static string Machine() =>
         $"{Environment.ProcessorCount} cores {RuntimeInformation.ProcessArchitecture}, {RuntimeInformation.OSDescription}, .NET {Environment.Version}";
