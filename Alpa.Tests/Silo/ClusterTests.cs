@@ -27,6 +27,32 @@ public sealed class ClusterTests
         await RunScenarioAsync(cluster, TestCluster.NewAddress(), TestCluster.NewAddress(), TestCluster.NewAddress(), killAndRejoin: true);
     }
 
+    /// <summary>Long variant (ALPA_SLOW_TESTS=1): every silo in turn is killed and restarted, three rounds.</summary>
+    [SlowFact]
+    public async Task RepeatedKillsAndRestarts_AlwaysConverge()
+    {
+        var membership = PostgresFactAttribute.ConnectionString is { Length: > 0 } pg ? $"postgres:{pg}" : null;
+        var addresses = new[] { TestCluster.NewAddress(), TestCluster.NewAddress(), TestCluster.NewAddress() };
+        await using var cluster = new TestCluster(membership ?? $"static:{addresses[0]}");
+        foreach (var address in addresses)
+        {
+            await cluster.StartAsync(address, 1);
+        }
+        for (var round = 0; round < 9; round++)
+        {
+            var address = addresses[1 + (round % 2)];
+            var victim = cluster.Silos.Last(s => s.Address == address);
+            victim.Kill();
+            var observer = addresses.First(a => a != address);
+            await cluster.WaitForAsync(observer, l => l.Silos.Any(s => s.Address == address && s.Epoch == victim.Epoch && s.Status == "dead"),
+                DeathBound + TimeSpan.FromSeconds(5));
+            var back = await cluster.StartAsync(address, 1);
+            Assert.True(back.Epoch > victim.Epoch);
+            await cluster.WaitForAsync(observer, l => l.Silos.Count(s => s.Status == "active") == 3, TimeSpan.FromSeconds(10));
+            await AssertDirectoryAgreesAsync(cluster, addresses[0], address);
+        }
+    }
+
     private static async Task RunScenarioAsync(TestCluster cluster, string a, string b, string c, bool killAndRejoin)
     {
         await cluster.StartAsync(a, 1);
