@@ -76,6 +76,13 @@ public sealed class AuthTests
         Assert.Equal((2L, 2L), (probe.Calls, probe.Errors));
         var ping = await silo.PingAsync(new PingRequest(0));
         Assert.Equal(address, ping.Address);
+
+        // The rolling file holds JSON lines with the structured properties silo and grain.
+        var deadlineLine = cluster.LogFile(address).Split('\n').First(l => l.Contains("exceeded its deadline", StringComparison.Ordinal));
+        using var json = System.Text.Json.JsonDocument.Parse(deadlineLine);
+        var properties = json.RootElement.GetProperty("Properties");
+        Assert.Equal(address, properties.GetProperty("silo").GetString());
+        Assert.Equal($"ISiloGrain/{address}", properties.GetProperty("grain").GetString());
     }
 
     [Fact]
@@ -83,10 +90,17 @@ public sealed class AuthTests
     {
         await using var cluster = new TestCluster("memory", withSecret: false);
         var address = TestCluster.NewAddress();
-        var silo = await cluster.StartAsync(address, 1);
+        var dashboard = TestCluster.NewAddress();
+        var silo = await cluster.StartAsync(address, 2, null, "--dashboard", dashboard);
         Assert.Contains("DEVELOPMENT MODE", silo.Log, StringComparison.Ordinal);
         using var client = await AlpaClient.ConnectAsync(address, (ClusterSecret?)null);
         Assert.True(client.Gateway.Insecure);
+
+        using var http = new HttpClient();
+        using var membership = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync($"http://{dashboard}/api/membership"));
+        var row = membership.RootElement.GetProperty("silos").EnumerateArray().Single();
+        Assert.Equal((address, "active", 2), (row.GetProperty("address").GetString(), row.GetProperty("status").GetString(), row.GetProperty("devices").GetArrayLength()));
+        Assert.Contains("GetInfoAsync", await http.GetStringAsync($"http://{dashboard}/api/metrics"), StringComparison.Ordinal);
 
         var port = Alpa.Silo.Hosting.Bench.SiloProcess.FreePort();
         var (code, _, stderr) = await TestCluster.RunAlpaAsync(null, "silo", "--listen", $"0.0.0.0:{port}", "--advertise", $"127.0.0.1:{port}", "--devices", "cpu:1");

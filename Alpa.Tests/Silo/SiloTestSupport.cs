@@ -68,9 +68,10 @@ public sealed class TestCluster : IAsyncDisposable
 
     public static string NewAddress() => $"127.0.0.1:{SiloProcess.FreePort()}";
 
-    public async Task<SiloProcess> StartAsync(string address, int cpus, IReadOnlyDictionary<string, string>? environment = null)
+    public async Task<SiloProcess> StartAsync(string address, int cpus, IReadOnlyDictionary<string, string>? environment = null, params string[] extraArgs)
     {
         var args = new List<string> { "--devices", $"cpu:{cpus}", "--membership", Membership, "--cluster-id", ClusterId };
+        args.AddRange(extraArgs);
         if (SecretFile is not null)
         {
             args.AddRange(["--secret-file", SecretFile]);
@@ -102,6 +103,11 @@ public sealed class TestCluster : IAsyncDisposable
             await Task.Delay(200);
         }
     }
+
+    /// <summary>The JSON-lines log file(s) of the silo at <paramref name="address"/>, concatenated.</summary>
+    public string LogFile(string address) => string.Concat(System.IO.Directory
+        .GetFiles(Path.Combine(Directory, address.Replace(':', '_'), "logs"), "alpa-silo-*.log")
+        .Select(f => { using var s = new FileStream(f, FileMode.Open, FileAccess.Read, FileShare.ReadWrite); return new StreamReader(s).ReadToEnd(); }));
 
     public string Logs() => string.Join("\n----\n", _silos.Select(s => $"{s.Address}:\n{Tail(s.Log, 40)}"));
 

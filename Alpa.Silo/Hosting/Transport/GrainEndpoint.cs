@@ -18,6 +18,7 @@ public sealed partial class GrainEndpoint(
     GrainRegistry registry, GrainDispatcher dispatcher, ReplayGuard guard, ILogger<GrainEndpoint> logger)
 {
     private static readonly TimeSpan MaxTimeout = TimeSpan.FromHours(1);
+    private static readonly TimeSpan DeadlineSlack = TimeSpan.FromMilliseconds(50);
 
     public async Task HandleAsync(HttpContext context)
     {
@@ -45,10 +46,12 @@ public sealed partial class GrainEndpoint(
         var timeout = ParseTimeout(Header(context.Request, GrainHeaders.TimeoutMs));
         var hops = int.TryParse(Header(context.Request, GrainHeaders.Hops), CultureInfo.InvariantCulture, out var h) ? h : 0;
         var job = Header(context.Request, GrainHeaders.Job);
+        var deadlineAt = DateTimeOffset.UtcNow + timeout;
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
         deadline.CancelAfter(timeout);
+        using var grainProperty = LogContext.PushProperty("grain", $"{call.Grain.Name}/{call.Key}");
         using var jobProperty = job is null ? null : LogContext.PushProperty("job", job);
-        using var ambient = GrainCallContext.Push(DateTimeOffset.UtcNow + timeout, job);
+        using var ambient = GrainCallContext.Push(deadlineAt, job);
         try
         {
             var message = await ReadMessageAsync(context, call, deadline.Token).ConfigureAwait(false);
@@ -59,12 +62,19 @@ public sealed partial class GrainEndpoint(
         {
             await WriteErrorAsync(context, StatusCodes.Status400BadRequest, new GrainError(GrainErrorKind.BadRequest, $"{call}: bad message: {e.Message}", null)).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
-        {
-            LogCallerCancelled(call.ToString());
-        }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested)
         {
+            // Caller and silo share the deadline (the caller's timer starts a network transit earlier):
+            // whichever fires first, a call that reached it is logged as such.
+            if (DateTimeOffset.UtcNow >= deadlineAt - DeadlineSlack)
+            {
+                LogDeadline(call.ToString(), timeout.TotalMilliseconds);
+            }
+            if (context.RequestAborted.IsCancellationRequested)
+            {
+                LogCallerCancelled(call.ToString());
+                return;
+            }
             await WriteErrorAsync(context, StatusCodes.Status504GatewayTimeout,
                 new GrainError(GrainErrorKind.DeadlineExceeded, $"{call} did not finish within {timeout.TotalMilliseconds:F0} ms", null)).ConfigureAwait(false);
         }
@@ -152,6 +162,9 @@ public sealed partial class GrainEndpoint(
 
     [LoggerMessage(LogLevel.Warning, "Rejected call {Path} from {Remote}: {Reason} (401)")]
     private partial void LogRejected(string path, string remote, string reason);
+
+    [LoggerMessage(LogLevel.Warning, "Grain call {Call} exceeded its deadline of {Milliseconds} ms")]
+    private partial void LogDeadline(string call, double milliseconds);
 
     [LoggerMessage(LogLevel.Debug, "Caller cancelled {Call}")]
     private partial void LogCallerCancelled(string call);
