@@ -103,6 +103,17 @@ public sealed class ClusterTests
             Assert.Equal(Enumerable.Range(0, count).Select(i => $"cpu:{i}"), silos[address]);
         }
         Assert.All(json.RootElement.GetProperty("silos").EnumerateArray(), s => Assert.True(s.GetProperty("epoch").GetInt64() >= 1));
+
+        // The secret may come from ALPA_SECRET_FILE; the human listing names every silo.
+        var human = await TestCluster.RunAlpaAsync(new Dictionary<string, string> { ["ALPA_SECRET_FILE"] = cluster.SecretFile! }, "cluster", "--connect", via);
+        Assert.True(human.Code == 0, human.Stderr);
+        Assert.All(cpus.Keys, address => Assert.Contains(address, human.Stdout, StringComparison.Ordinal));
+
+        // A wrong secret fails with one line that says what to check.
+        var wrong = await TestCluster.RunAlpaAsync(new Dictionary<string, string> { ["ALPA_SECRET"] = "definitely-the-wrong-secret" }, "cluster", "--connect", via);
+        Assert.NotEqual(0, wrong.Code);
+        Assert.Single(wrong.Stderr.Trim().Split('\n'));
+        Assert.Contains("check the cluster secret", wrong.Stderr, StringComparison.Ordinal);
     }
 
     /// <summary>An any-silo grain reached through two different gateways is one activation on one live silo.</summary>

@@ -28,13 +28,14 @@ public sealed record TransportBenchResult(
     string Machine, string Date, long TensorBytes, int Transfers,
     double RawTcpGiBPerSecond, double SiloToSiloGiBPerSecond, double RatioToRaw,
     int Calls, double CallP50Microseconds, double CallP99Microseconds, double CallMeanMicroseconds,
+    double FloorP50Microseconds, double FloorP99Microseconds,
     string LoadAverageBefore, string LoadAverageAfter);
 
 /// <summary>
 /// Transport benchmarks: a tensor transfer between two real silo processes over the data plane,
 /// against raw TCP on loopback measured in the same run (both receivers drain into a 2 MiB scratch
 /// buffer, both senders wait for a 9-byte acknowledgement per transfer); and the round trip of a small
-/// grain call (client → silo, <see cref="ISiloGrain.PingAsync"/>) over HTTP/2.
+/// grain call (client → silo, <see cref="ISiloGrain.PingAsync"/>) over HTTP/2 next to the transport floor.
 /// </summary>
 public static class TransportBenchmarks
 {
@@ -68,8 +69,9 @@ public static class TransportBenchmarks
         var raw = GiBPerSecond(options.TensorBytes, Median(rawSeconds));
         var silo = GiBPerSecond(options.TensorBytes, Median(siloSeconds));
         var (p50, p99, mean) = await GrainCallLatencyAsync(client, options.Calls, cancellationToken).ConfigureAwait(false);
+        var (bareP50, bareP99, _) = await TransportFloorAsync(a, ClusterSecret.FromText(secretText), options.Calls, cancellationToken).ConfigureAwait(false);
         return new TransportBenchResult(Machine(), DateTimeOffset.UtcNow.ToString("u", System.Globalization.CultureInfo.InvariantCulture),
-            options.TensorBytes, rawSeconds.Count, raw, silo, silo / raw, options.Calls, p50, p99, mean, loadBefore, LoadAverage());
+            options.TensorBytes, rawSeconds.Count, raw, silo, silo / raw, options.Calls, p50, p99, mean, bareP50, bareP99, loadBefore, LoadAverage());
     }
 
     /// <summary>Writes <c>transport.json</c> and <c>transport.md</c> into <paramref name="directory"/>.</summary>
@@ -96,6 +98,7 @@ public static class TransportBenchmarks
             | silo → silo data plane (two processes), same tensors | {result.SiloToSiloGiBPerSecond:F2} GiB/s |
             | ratio silo / raw | {result.RatioToRaw:P0} |
             | small grain call round trip (client → silo, HTTP/2), {result.Calls} calls | p50 {result.CallP50Microseconds:F0} µs, p99 {result.CallP99Microseconds:F0} µs, mean {result.CallMeanMicroseconds:F0} µs |
+            | transport floor: signed h2c POST to the same silo, answered 404 after authentication | p50 {result.FloorP50Microseconds:F0} µs, p99 {result.FloorP99Microseconds:F0} µs |
 
             """);
     }
@@ -161,20 +164,53 @@ public static class TransportBenchmarks
         return seconds;
     }
 
-    private static async Task<(double P50, double P99, double Mean)> GrainCallLatencyAsync(AlpaClient client, int calls, CancellationToken token)
+    private static Task<(double P50, double P99, double Mean)> GrainCallLatencyAsync(AlpaClient client, int calls, CancellationToken token)
     {
         var silo = client.GetGrain<ISiloGrain>(GrainKeys.Gateway);
         var ping = new PingRequest(0);
+        return LatencyAsync(() => silo.PingAsync(ping, token), calls);
+    }
+
+    /// <summary>
+    /// The floor under a grain call, across the same process boundary: a signed HTTP/2 POST to the
+    /// silo for a grain that does not exist, answered 404 right after authentication (no JSON
+    /// decoding, no dispatch).
+    /// </summary>
+    private static async Task<(double P50, double P99, double Mean)> TransportFloorAsync(string address, ClusterSecret secret, int calls, CancellationToken token)
+    {
+        using var http = new HttpClient(new SocketsHttpHandler { UseProxy = false, EnableMultipleHttp2Connections = false });
+        const string path = "/grain/INoSuchGrain/x/Nothing";
+        var uri = new Uri($"http://{address}{path}");
+        return await LatencyAsync(async () =>
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, uri)
+            {
+                Version = HttpVersion.Version20,
+                VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+                Content = new ByteArrayContent([]),
+            };
+            var (ts, nonce, sig) = CallSignature.Create(secret, "POST", path, CallSignature.NowMs());
+            request.Headers.Add(CallSignature.TimestampHeader, ts);
+            request.Headers.Add(CallSignature.NonceHeader, nonce);
+            request.Headers.Add(CallSignature.SignatureHeader, sig);
+            using var response = await http.SendAsync(request, token).ConfigureAwait(false);
+            await response.Content.ReadAsByteArrayAsync(token).ConfigureAwait(false);
+        }, calls).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs <paramref name="call"/> for 2 s to warm up, then times <paramref name="calls"/> sequential calls.</summary>
+    private static async Task<(double P50, double P99, double Mean)> LatencyAsync(Func<Task> call, int calls)
+    {
         var warmUp = Stopwatch.StartNew();
         while (warmUp.Elapsed < TimeSpan.FromSeconds(2))
         {
-            await silo.PingAsync(ping, token).ConfigureAwait(false);
+            await call().ConfigureAwait(false);
         }
         var micros = new double[calls];
         for (var i = 0; i < calls; i++)
         {
             var start = Stopwatch.GetTimestamp();
-            await silo.PingAsync(ping, token).ConfigureAwait(false);
+            await call().ConfigureAwait(false);
             micros[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
         }
         Array.Sort(micros);
