@@ -48,7 +48,10 @@ public sealed class ClusterTests
                 DeathBound + TimeSpan.FromSeconds(5));
             var back = await cluster.StartAsync(address, 1);
             Assert.True(back.Epoch > victim.Epoch);
-            await cluster.WaitForAsync(observer, l => l.Silos.Count(s => s.Status == "active") == 3, TimeSpan.FromSeconds(10));
+            foreach (var gateway in addresses)
+            {
+                await cluster.WaitForAsync(gateway, l => l.Silos.Count(s => s.Status == "active") == 3, TimeSpan.FromSeconds(10));
+            }
             await AssertDirectoryAgreesAsync(cluster, addresses[0], address);
         }
     }
@@ -57,7 +60,10 @@ public sealed class ClusterTests
     {
         await cluster.StartAsync(a, 1);
         await Task.WhenAll(cluster.StartAsync(b, 2), cluster.StartAsync(c, 3));
-        await cluster.WaitForAsync(a, l => l.Silos.Count(s => s.Status == "active") == 3, TimeSpan.FromSeconds(10));
+        foreach (var gateway in new[] { a, b, c })
+        {
+            await cluster.WaitForAsync(gateway, l => l.Silos.Count(s => s.Status == "active") == 3, TimeSpan.FromSeconds(10));
+        }
 
         await AssertListingAsync(cluster, b, new() { [a] = 1, [b] = 2, [c] = 3 });
         await AssertDirectoryAgreesAsync(cluster, a, c);
@@ -80,7 +86,10 @@ public sealed class ClusterTests
 
         var restarted = await cluster.StartAsync(c, 3);
         Assert.True(restarted.Epoch > oldEpoch, $"rejoined with epoch {restarted.Epoch}, expected more than {oldEpoch}");
-        await cluster.WaitForAsync(b, l => l.Silos.Any(s => s.Address == c && s.Epoch == restarted.Epoch && s.Status == "active"), TimeSpan.FromSeconds(5));
+        foreach (var gateway in new[] { a, b })
+        {
+            await cluster.WaitForAsync(gateway, l => l.Silos.Any(s => s.Address == c && s.Epoch == restarted.Epoch && s.Status == "active"), TimeSpan.FromSeconds(5));
+        }
         await AssertDirectoryAgreesAsync(cluster, b, c);
 
         var leaving = cluster.Silos.Single(s => s.Address == b);

@@ -63,8 +63,17 @@ public sealed class TensorSender(MembershipView view, TransportOptions transport
 
     private async Task<Stream> ConnectAsync(string target, CancellationToken token)
     {
-        var row = view.ActiveRow(target)
-            ?? throw new TensorTransferException($"silo {target} is not an active member of the cluster; cannot send tensors to it");
+        // A silo that has just joined may not be in this silo's view until its next table read.
+        var row = view.ActiveRow(target);
+        for (var wait = 0; row is null && wait < 60; wait++)
+        {
+            await Task.Delay(50, token).ConfigureAwait(false);
+            row = view.ActiveRow(target);
+        }
+        if (row is null)
+        {
+            throw new TensorTransferException($"silo {target} is not an active member of the cluster; cannot send tensors to it");
+        }
         var host = target[..target.LastIndexOf(':')].Trim('[', ']');
         return await OpenAsync(host, row.DataPort, transport, token).ConfigureAwait(false);
     }
