@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Alpa.Client.Contracts;
 using Alpa.Client.Membership;
+using Alpa.Planner;
 using Alpa.Planner.Graph;
 using Alpa.Silo.Hosting;
 using Alpa.Silo.Hosting.DataPlane;
@@ -44,7 +45,7 @@ public sealed class SiloGrain(SiloIdentity self, MembershipView view, GrainMetri
     {
         if (request.Bytes is < 4 or > 1L << 30 || request.Bytes % 4 != 0 || request.Count is < 1 or > 1000)
         {
-            throw new ArgumentException("a link probe sends 1..1000 tensors of 4 B .. 1 GiB (a multiple of 4)", nameof(request));
+            throw new AlpaException($"link probe of {request.Count} × {request.Bytes} B: send 1..1000 tensors of 4 B .. 1 GiB (a multiple of 4)");
         }
         var payload = GC.AllocateUninitializedArray<byte>((int)request.Bytes);
         payload.AsSpan().Fill(0x5A); // touch every page before timing
