@@ -69,7 +69,7 @@ public static class SiloCli
             Bench.TransportBenchmarks.WriteResults(result, "alpa " + string.Join(' ', args), directory);
             await Console.Out.WriteLineAsync(json
                 ? JsonSerializer.Serialize(result)
-                : $"tensor {result.TensorBytes >> 20} MiB: raw TCP {result.RawTcpGiBPerSecond:F2} GiB/s, silo→silo {result.SiloToSiloGiBPerSecond:F2} GiB/s ({result.RatioToRaw:P0}); " +
+                : $"tensor {result.TensorBytes >> 20} MiB: raw TCP {result.RawTcpGibps:F2} GiB/s, silo→silo {result.SiloToSiloGibps:F2} GiB/s ({result.RatioToRaw:P0}); " +
                   $"grain call p50 {result.CallP50Microseconds:F0} µs, p99 {result.CallP99Microseconds:F0} µs (transport floor p50 {result.FloorP50Microseconds:F0} µs)").ConfigureAwait(false);
             return 0;
         }

@@ -26,7 +26,7 @@ public sealed record TransportBenchOptions
 /// <summary>Results of <c>alpa bench transport</c> (JSON field names in snake_case).</summary>
 public sealed record TransportBenchResult(
     string Machine, string Date, long TensorBytes, int Transfers,
-    double RawTcpGiBPerSecond, double SiloToSiloGiBPerSecond, double RatioToRaw,
+    double RawTcpGibps, double SiloToSiloGibps, double RatioToRaw,
     int Calls, double CallP50Microseconds, double CallP99Microseconds, double CallMeanMicroseconds,
     double FloorP50Microseconds, double FloorP99Microseconds,
     string LoadAverageBefore, string LoadAverageAfter);
@@ -92,10 +92,14 @@ public static class TransportBenchmarks
             - date: {result.Date}
             - load average (1/5/15 min) before / after: {result.LoadAverageBefore} / {result.LoadAverageAfter}
 
+            Transfers: medians of per-transfer times (send start to the receiver's acknowledgement), raw TCP
+            and silo → silo measured in {Rounds} interleaved rounds so that both see the same background load.
+            Calls: sequential, after a 2 s warm-up. On a shared machine read them with the load average.
+
             | measurement | value |
             |---|---|
-            | raw TCP loopback, {result.TensorBytes >> 20} MiB × {result.Transfers} | {result.RawTcpGiBPerSecond:F2} GiB/s |
-            | silo → silo data plane (two processes), same tensors | {result.SiloToSiloGiBPerSecond:F2} GiB/s |
+            | raw TCP loopback, {result.TensorBytes >> 20} MiB × {result.Transfers} | {result.RawTcpGibps:F2} GiB/s |
+            | silo → silo data plane (two processes), same tensors | {result.SiloToSiloGibps:F2} GiB/s |
             | ratio silo / raw | {result.RatioToRaw:P0} |
             | small grain call round trip (client → silo, HTTP/2), {result.Calls} calls | p50 {result.CallP50Microseconds:F0} µs, p99 {result.CallP99Microseconds:F0} µs, mean {result.CallMeanMicroseconds:F0} µs |
             | transport floor: signed h2c POST to the same silo, answered 404 after authentication | p50 {result.FloorP50Microseconds:F0} µs, p99 {result.FloorP99Microseconds:F0} µs |
@@ -118,7 +122,7 @@ public static class TransportBenchmarks
     }
 
     /// <summary>Raw TCP on loopback: the same payload, framing cost excluded, one ack per transfer.</summary>
-    public static async Task<double> RawTcpGiBPerSecondAsync(long bytes, int transfers, CancellationToken token) =>
+    public static async Task<double> RawTcpGibpsAsync(long bytes, int transfers, CancellationToken token) =>
         GiBPerSecond(bytes, Median(await RawTcpSecondsAsync(bytes, transfers, token).ConfigureAwait(false)));
 
     /// <summary>Seconds per transfer of raw TCP on loopback (after one warm-up transfer).</summary>
