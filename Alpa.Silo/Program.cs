@@ -1,3 +1,11 @@
 using Alpa.Silo.Cli;
 
+if (args is ["silo", ..] or ["cluster", ..])
+{
+    return await Alpa.Silo.Hosting.SiloCli.RunAsync(args);
+}
+if (args is ["bench", "transport", ..])
+{
+    return await Alpa.Silo.Hosting.SiloCli.RunBenchTransportAsync(args);
+}
 return CliApp.Run(args);

@@ -1,0 +1,122 @@
+using System.Text.Json.Serialization;
+using Alpa.Client.Contracts;
+using Alpa.Client.Membership;
+using Alpa.Client.Transport;
+
+namespace Alpa.Client;
+
+/// <summary>
+/// A connection to an Alpa cluster through any one of its silos (the gateway): grain references
+/// whose calls the gateway routes to the silo that hosts the grain.
+/// </summary>
+public sealed class AlpaClient : IGrainFactory, IGrainCallSink, IDisposable
+{
+    private readonly SiloConnection _gateway;
+    private readonly GrainFactory _factory;
+
+    private AlpaClient(SiloConnection gateway, SiloInfo info)
+    {
+        _gateway = gateway;
+        _factory = new GrainFactory(this);
+        Gateway = info;
+    }
+
+    /// <summary>The silo this client talks to.</summary>
+    public SiloInfo Gateway { get; }
+
+    /// <summary>
+    /// Connects to the silo at <paramref name="endpoint"/> (<c>host:port</c>) and checks that it
+    /// answers and accepts <paramref name="secret"/> (null against a development silo on loopback).
+    /// </summary>
+    public static Task<AlpaClient> ConnectAsync(string endpoint, ClusterSecret? secret, CancellationToken cancellationToken = default) =>
+        ConnectAsync(endpoint, new TransportOptions { Secret = secret }, cancellationToken);
+
+    /// <summary>As <see cref="ConnectAsync(string, ClusterSecret?, CancellationToken)"/>, with transport options (TLS, timeouts).</summary>
+    public static async Task<AlpaClient> ConnectAsync(string endpoint, TransportOptions options, CancellationToken cancellationToken = default)
+    {
+        var connection = new SiloConnection(SiloEndpoint.Normalize(endpoint), options);
+        try
+        {
+            var info = await GrainProxy.Create<ISiloGrain>(new DirectSink(connection), GrainKeys.Gateway)
+                .GetInfoAsync(cancellationToken).ConfigureAwait(false);
+            return new AlpaClient(connection, info);
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A reference to grain <typeparamref name="T"/> with <paramref name="key"/>.</summary>
+    public T GetGrain<T>(string key) where T : class, IGrain => _factory.GetGrain<T>(key);
+
+    /// <summary>The cluster's silos as the gateway sees them.</summary>
+    public async Task<ClusterListing> GetClusterAsync(CancellationToken cancellationToken = default)
+    {
+        var snapshot = await GetGrain<ISiloGrain>(GrainKeys.Gateway).GetMembershipAsync(cancellationToken).ConfigureAwait(false);
+        return ClusterListing.From(snapshot);
+    }
+
+    Task<object?> IGrainCallSink.InvokeAsync(GrainCall call, object? request, CancellationToken cancellationToken) =>
+        _gateway.CallAsync(call, request, hops: 0, cancellationToken);
+
+    public void Dispose() => _gateway.Dispose();
+
+    private sealed class DirectSink(SiloConnection connection) : IGrainCallSink
+    {
+        public Task<object?> InvokeAsync(GrainCall call, object? request, CancellationToken cancellationToken) =>
+            connection.CallAsync(call, request, hops: 0, cancellationToken);
+    }
+}
+
+/// <summary>The output of <c>alpa cluster --json</c>: <c>{"silos":[{"address","status","epoch","devices"}]}</c>.</summary>
+public sealed record ClusterListing(IReadOnlyList<ClusterSilo> Silos)
+{
+    /// <summary>One row per incarnation, ordered by address then epoch.</summary>
+    public static ClusterListing From(MembershipSnapshot snapshot) => new(
+        snapshot.Entries.OrderBy(e => e.Address, StringComparer.Ordinal).ThenBy(e => e.Epoch)
+            .Select(e => new ClusterSilo(e.Address, StatusName(e.Status), e.Epoch, e.Devices, e.LastHeartbeat))
+            .ToList());
+
+    /// <summary>Lower-case status name used in listings: <c>active</c>, <c>dead</c>, <c>joining</c>.</summary>
+    public static string StatusName(SiloStatus status) => status switch
+    {
+        SiloStatus.Active => "active",
+        SiloStatus.Dead => "dead",
+        _ => "joining",
+    };
+}
+
+/// <summary>One silo incarnation in a <see cref="ClusterListing"/>.</summary>
+/// <param name="Address">Control-plane address, <c>host:port</c>.</param>
+/// <param name="Status"><c>active</c>, <c>dead</c> or <c>joining</c>.</param>
+/// <param name="Epoch">Incarnation number; a restarted silo has a larger one.</param>
+/// <param name="Devices">Devices of the silo.</param>
+/// <param name="LastHeartbeat">Last heartbeat written to the membership table.</param>
+public sealed record ClusterSilo(
+    string Address, string Status, long Epoch, IReadOnlyList<string> Devices,
+    [property: JsonPropertyName("last_heartbeat")] DateTimeOffset LastHeartbeat);
+
+/// <summary>Parses and normalizes <c>host:port</c> endpoints.</summary>
+public static class SiloEndpoint
+{
+    /// <summary>Accepts <c>host:port</c> or <c>http(s)://host:port</c>; returns <c>host:port</c>.</summary>
+    public static string Normalize(string endpoint)
+    {
+        var text = endpoint.Trim();
+        foreach (var scheme in new[] { "http://", "https://" })
+        {
+            if (text.StartsWith(scheme, StringComparison.OrdinalIgnoreCase))
+            {
+                text = text[scheme.Length..].TrimEnd('/');
+            }
+        }
+        var colon = text.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(text[(colon + 1)..], out var port) || port is < 1 or > 65535)
+        {
+            throw new Alpa.Planner.AlpaException($"'{endpoint}' is not an endpoint; write HOST:PORT, e.g. 127.0.0.1:7000") { Field = "--connect" };
+        }
+        return text;
+    }
+}

@@ -1,0 +1,36 @@
+namespace Alpa.Client.Contracts;
+
+/// <summary>
+/// One per silo (key: the silo address), pinned to the silo's devices. Holds the device buffers and
+/// compiled stage programs of the jobs placed on it and interprets their instruction lists
+/// (RUN / SEND / RECV / FREE / collective / UPDATE). Its body comes with the execution issue.
+/// </summary>
+[GrainPlacement(GrainPlacement.SiloKeyed)]
+public interface IMeshWorkerGrain : IGrain
+{
+    /// <summary>The devices this worker owns and their free memory.</summary>
+    Task<MeshWorkerInfo> GetInfoAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Installs a job's instruction list for this worker (shipped once per job).</summary>
+    Task LoadProgramAsync(LoadProgramRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Runs one training step of a loaded job and reports the worker's share of the metrics.</summary>
+    Task<StepReply> RunStepAsync(StepRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Frees every buffer and program of a job.</summary>
+    Task ReleaseJobAsync(ReleaseJobRequest request, CancellationToken cancellationToken = default);
+}
+
+/// <summary>Devices of a worker and their free memory in bytes (same order).</summary>
+public sealed record MeshWorkerInfo(string Silo, IReadOnlyList<string> Devices, IReadOnlyList<long> FreeMemoryBytes);
+
+/// <summary>A job's instruction list for one worker, as the planner's JSON.</summary>
+public sealed record LoadProgramRequest(string JobId, int WorkerIndex, string ProgramJson);
+
+/// <summary>Runs step <see cref="Step"/> of job <see cref="JobId"/>.</summary>
+public sealed record StepRequest(string JobId, long Step);
+
+/// <summary>Loss (on the last stage, else NaN), seconds spent and peak device memory of one step.</summary>
+public sealed record StepReply(string JobId, long Step, double Loss, double Seconds, long PeakMemoryBytes);
+
+public sealed record ReleaseJobRequest(string JobId);
