@@ -9,6 +9,9 @@ alpa_check_dotnet || exit 1
 alpa_native_deps || exit 1
 alpa_export_env
 cd "$root"
+# PostgreSQL for the membership tests (installed and started here; its tests skip with a reason if it cannot be).
+# shellcheck source=postgres.sh
+. "$root/scripts/postgres.sh" || echo "scripts/test.sh: PostgreSQL unavailable; its tests will skip" >&2
 mkdir -p .build
 log=.build/test.log
 dotnet test Alpa.sln -c Release --nologo "$@" 2>&1 | tee "$log"
