@@ -21,7 +21,7 @@ internal sealed class BenchCommand : ICommand
         };
 
     public string Name => "bench";
-    public string Summary => "benchmark suites: " + string.Join(", ", Suites.Keys) + " (results in bench/results/)";
+    public string Summary => "benchmark suites: " + string.Join(", ", Suites.Keys) + ", transport (results in bench/results/)";
     public string Usage => "alpa bench SUITE [--only MODEL] [--max-gpus N]   (suites: " + string.Join(", ", Suites.Keys) + ")";
     public IReadOnlyList<CliOption> Options { get; } =
     [

@@ -27,8 +27,9 @@ internal sealed class HelpCommand : ICommand
         w.WriteLine("usage: alpa COMMAND [ARGS] [--json] [--verbose] [--help]");
         w.WriteLine();
         w.WriteLine("commands:");
-        var width = CommandRegistry.All.Max(c => c.Name.Length);
+        var width = CommandRegistry.All.Select(c => c.Name).Concat(CommandRegistry.Hosted.Select(h => h.Name)).Max(n => n.Length);
         foreach (var c in CommandRegistry.All) w.WriteLine($"  {c.Name.PadRight(width)}  {c.Summary}");
+        foreach (var (name, summary) in CommandRegistry.Hosted) w.WriteLine($"  {name.PadRight(width)}  {summary}");
         w.WriteLine();
         WriteCommon(w);
     }
