@@ -1,6 +1,7 @@
 namespace Alpa.Planner.Models;
 
 using Alpa.Planner.Graph;
+using Alpa.Planner.Training;
 
 /// <summary>One row of a model's per-layer table.</summary>
 /// <param name="Index">Layer index as marked on the graph's nodes.</param>
@@ -80,8 +81,8 @@ public sealed record ModelSummary
         {
             Name = spec.Name, Family = spec.Family, DType = spec.DType, Parameters = p, Batch = spec.Batch,
             Microbatches = microbatches, Nodes = full.Nodes.Count, ForwardFlops = forward,
-            FlopsPerStep = StepFlopsEstimate.WithoutRemat(forward),
-            FlopsPerStepRemat = StepFlopsEstimate.WithRemat(forward, flops[layerCount - 1]),
+            FlopsPerStep = TrainingGraph.Build(full, new TrainingOptions()).Flops,
+            FlopsPerStepRemat = TrainingGraph.Build(full, new TrainingOptions { Remat = true }).Flops,
             Memory = MemoryOf(p, spec.DType, microbatches, activations.Sum()),
             Layers = [.. Enumerable.Range(0, layerCount).Select(i => new LayerSummary(i, spec.LayerName(i), parameters[i], flops[i], activations[i]))],
         };
@@ -98,31 +99,16 @@ public sealed record ModelSummary
     /// </summary>
     public static MemoryBreakdown MemoryOf(long parameters, DType dtype, int microbatches, long activations)
     {
-        var half = dtype != DType.F32;
+        var policy = new PrecisionPolicy(dtype);
+        var adam = new Adam();
         return new MemoryBreakdown
         {
-            Weights = parameters * dtype.Size(),
-            Gradients = parameters * dtype.Size(),
-            MasterWeights = half ? parameters * 4 : 0,
-            OptimizerState = parameters * 8,
-            GradientAccumulation = half && microbatches > 1 ? parameters * 4 : 0,
+            Weights = parameters * policy.WeightBytes,
+            Gradients = parameters * policy.GradientBytes,
+            MasterWeights = parameters * policy.MasterBytes,
+            OptimizerState = parameters * PrecisionPolicy.OptimizerStateBytes(adam),
+            GradientAccumulation = policy.MasterWeights ? parameters * PrecisionPolicy.GradientAccumulationBytes(microbatches > 1) : 0,
             Activations = activations,
         };
     }
-}
-
-/// <summary>
-/// Training-step FLOPs estimated from the forward graph (backward ≈ 2 × forward). Stands in until
-/// the training graph (autodiff) is available to count the real forward + backward nodes.
-/// </summary>
-public static class StepFlopsEstimate
-{
-    /// <summary>Forward + backward without rematerialization: 3 × forward.</summary>
-    public static double WithoutRemat(double forwardFlops) => 3 * forwardFlops;
-
-    /// <summary>
-    /// With every layer but the head recomputed during the backward pass (Megatron's count):
-    /// 4 × forward − the head's forward, which is not recomputed.
-    /// </summary>
-    public static double WithRemat(double forwardFlops, double headForwardFlops) => 4 * forwardFlops - headForwardFlops;
 }
