@@ -65,6 +65,8 @@ public sealed record AutoPlanResult
     public required int Layers { get; init; }
     /// <summary>Intra-op solves performed (distinct layer structures × meshes × microbatch sizes).</summary>
     public required int IntraSolves { get; init; }
+    /// <summary>The intra-op solves behind the plan's stage costs.</summary>
+    public required SolverSummary Solver { get; init; }
     /// <summary>Whether the plan recomputes activations in the backward pass.</summary>
     public required bool Remat { get; init; }
     public Plan Plan => Result.Plan;
@@ -132,7 +134,7 @@ public static class AutoPlanner
             MaxParallelism = options.MaxParallelism,
         };
         var result = InterOpPass.Plan(problem, inter, progress);
-        return new AutoPlanResult { Result = result, Layers = clustering.LayerCount, IntraSolves = costs.Solves, Remat = training0.Remat };
+        return new AutoPlanResult { Result = result, Layers = clustering.LayerCount, IntraSolves = costs.Solves, Solver = costs.Summary, Remat = training0.Remat };
     }
 
     /// <summary>

@@ -47,9 +47,13 @@ public sealed class IntraStageCosts : IStageCostProvider
 
     public int GlobalBatch { get; }
 
+    private readonly ConcurrentBag<IntraStats> _stats = [];
+
     /// <summary>Intra-op solves performed (distinct layer structures × meshes), for reports.</summary>
-    public int Solves => _solves;
-    private int _solves;
+    public int Solves => _stats.Count;
+
+    /// <summary>Solver statistics over every solve so far.</summary>
+    public SolverSummary Summary => SolverSummary.Of(_stats.ToArray());
 
     public IStageCostModel ForMicrobatches(int microbatches)
     {
@@ -94,13 +98,13 @@ public sealed class IntraStageCosts : IStageCostProvider
 
     private LayerCost Solve(LayerSubgraph layer, SubmeshShape sub, LogicalMeshShape shape)
     {
-        Interlocked.Increment(ref _solves);
         var spec = _cluster.WithShape(sub.Hosts, sub.Devices);
         var mesh = LogicalMesh.Create(spec, shape.N0, shape.N1);
         IntraResult result;
         try
         {
             result = IntraOpPass.Run(layer.Graph, mesh, _options);
+            _stats.Add(result.Stats);
         }
         catch (MemoryBudgetException)
         {

@@ -86,6 +86,7 @@ internal sealed class PlanCommand : ICommand
         else
         {
             PlanText.Write(context.Out, spec.Name, plan, result.Result.Simulation, result);
+            PlanText.WriteShardings(context.Out, plan);
             var total = clock.Elapsed.TotalSeconds;
             context.Out.WriteLine($"time         {timing.Describe(total)}");
         }
@@ -127,16 +128,33 @@ internal static class PlanText
         o.WriteLine($"step         {sim.StepSeconds * 1e3:F3} ms simulated (DP objective {plan.DpObjectiveSeconds * 1e3:F3} ms), bubble {sim.BubbleFraction:P1}");
         o.WriteLine($"throughput   {sim.TflopsPerDevice:F3} TFLOPS per device");
         if (search is not null)
-            o.WriteLine($"search       {search.Layers} clustered layers, {search.IntraSolves} intra-op solves, remat {(search.Remat ? "on" : "off")}, {plan.CompileSeconds:F2} s");
+        {
+            var v = search.Solver;
+            o.WriteLine($"search       {search.Layers} clustered layers, remat {(search.Remat ? "on" : "off")}, {plan.CompileSeconds:F2} s");
+            o.WriteLine($"ILP          {v.Solves} CBC solves ({v.ProvenOptimal} proven optimal, max gap {v.MaxGap:G3}), largest {v.MaxIlpVariables} columns × {v.MaxIlpConstraints} rows, " +
+                        $"{v.StrategiesPerVariable:F1} strategies per variable, {v.SearchNodes} branch-and-bound nodes");
+        }
         o.WriteLine();
-        o.WriteLine("stage  layers    submesh  mesh     devices          fwd ms     bwd ms  peak memory   heavy ops");
+        o.WriteLine("stage  layers    submesh  mesh     devices          fwd ms     bwd ms  sync+upd ms  peak memory   heavy ops");
         for (var i = 0; i < plan.Stages.Count; i++)
         {
             var s = plan.Stages[i];
             var devices = string.Join(',', s.Devices);
             if (devices.Length > 15) devices = devices[..12] + "...";
-            o.WriteLine($"{i,5}  {$"{s.FirstLayer}-{s.LastLayer}",-8}  {s.Submesh,-7}  {s.LogicalMesh,-7}  {devices,-15} {s.ForwardSeconds * 1e3,9:F3}  {s.BackwardSeconds * 1e3,9:F3}  {Units.Bytes(s.PeakMemoryBytes),11}   {s.Strategies.Count,5}");
+            o.WriteLine($"{i,5}  {$"{s.FirstLayer}-{s.LastLayer}",-8}  {s.Submesh,-7}  {s.LogicalMesh,-7}  {devices,-15} {s.ForwardSeconds * 1e3,9:F3}  {s.BackwardSeconds * 1e3,9:F3}  {(s.UpdateSeconds + s.Collectives.Sum(c => c.Seconds)) * 1e3,11:F3}  {Units.Bytes(s.PeakMemoryBytes),11}   {s.Strategies.Count,5}");
         }
+    }
+
+    /// <summary>The shardings of the first stage's weights: what a reader checks first.</summary>
+    public static void WriteShardings(TextWriter o, Plan plan, int max = 8)
+    {
+        if (plan.Stages.Count == 0) return;
+        var stage = plan.Stages[0];
+        var sharded = stage.ParameterSpecs.Where(p => p.Key.EndsWith(".weight", StringComparison.Ordinal)).Take(max).ToArray();
+        if (sharded.Length == 0) return;
+        o.WriteLine();
+        o.WriteLine($"stage 0 weights on mesh {stage.LogicalMesh} (R replicated, S0/S1 split along mesh axis 0/1; all in the plan JSON):");
+        foreach (var (name, spec) in sharded) o.WriteLine($"  {name,-36} [{string.Join(", ", spec)}]");
     }
 
     public static string ScheduleName(PipelineSchedule s) => s == PipelineSchedule.GPipe ? "gpipe" : "1f1b";
