@@ -29,6 +29,13 @@ public sealed record AutoPlanOptions
     public int? Microbatches { get; init; }
     /// <summary>Largest microbatch count tried when <see cref="Microbatches"/> is null.</summary>
     public int MaxMicrobatches { get; init; } = 64;
+    /// <summary>
+    /// Try every microbatch count (true), or (false, the default) try them from the most down and
+    /// stop at the first that is worse than the one before or fits no plan: the step time is
+    /// unimodal in B in practice (fewer microbatches: bigger bubble; more: smaller, less efficient
+    /// kernels), and this skips most of the intra-op solves. Reported in the plan's DP reports.
+    /// </summary>
+    public bool ExhaustiveMicrobatches { get; init; }
     /// <summary>Number of clustered layers L; null groups the model's marked layers into at most <see cref="MaxAutoLayers"/>.</summary>
     public int? Layers { get; init; }
     /// <summary>Largest L chosen automatically (Alpa's GPT benchmarks cluster into at most 16 layers).</summary>
@@ -87,15 +94,12 @@ public static class AutoPlanner
         options ??= new AutoPlanOptions();
         cluster.Validate();
         if (options.Remat is { } remat) return PlanOnce(model, cluster, options, options.Training with { Remat = remat }, progress);
-        // Auto: the most microbatches need the least activation memory; if even that plan does not
-        // fit without recomputation, no microbatch count will, so plan with recomputation at once.
-        var most = options.Microbatches ?? MicrobatchCandidates(model.Batch, options).Max();
+        // Auto: plan without recomputation; when nothing fits, plan with it. (The descending
+        // microbatch search tries the most microbatches, the least activation memory, first, so an
+        // infeasible first attempt costs one batch of candidates.)
         try
         {
-            var probe = PlanOnce(model, cluster, options with { Microbatches = most }, options.Training with { Remat = false }, progress);
-            return options.Microbatches is null
-                ? PlanOnce(model, cluster, options, options.Training with { Remat = false }, progress)
-                : probe;
+            return PlanOnce(model, cluster, options, options.Training with { Remat = false }, progress);
         }
         catch (InterOpException e) when (e.Field == "memory")
         {
@@ -133,7 +137,9 @@ public static class AutoPlanner
             SubmeshSpace = options.SubmeshSpace,
             MaxParallelism = options.MaxParallelism,
         };
-        var result = InterOpPass.Plan(problem, inter, progress);
+        var result = options.Microbatches is null && options.ExhaustiveMicrobatches == false
+            ? DescendingMicrobatchSearch(problem, inter, progress)
+            : InterOpPass.Plan(problem, inter, progress);
         return new AutoPlanResult { Result = result, Layers = clustering.LayerCount, IntraSolves = costs.Solves, Solver = costs.Summary, Remat = training0.Remat };
     }
 
@@ -156,6 +162,32 @@ public static class AutoPlanner
     }
 
     private static int MarkedLayers(Graph.Graph forward) => forward.Nodes.Max(n => n.Layer) + 1;
+
+    private static InterOpResult DescendingMicrobatchSearch(InterOpProblem problem, InterOpOptions inter, IProgress<InterOpProgress>? progress)
+    {
+        InterOpResult? best = null;
+        var reports = new List<StageDpReport>();
+        InterOpException? first = null;
+        foreach (var b in problem.MicrobatchCandidates.OrderDescending())
+        {
+            InterOpResult r;
+            try
+            {
+                r = InterOpPass.Plan(problem, inter with { Microbatches = b }, progress);
+            }
+            catch (InterOpException e) when (e.Field == "memory")
+            {
+                // Fewer microbatches only make each one larger: nothing below fits either.
+                first ??= e;
+                break;
+            }
+            reports.AddRange(r.Reports);
+            if (best is not null && r.Plan.DpObjectiveSeconds >= best.Plan.DpObjectiveSeconds) break;
+            best = r;
+        }
+        if (best is null) throw first ?? new InterOpException("no microbatch count to try") { Field = "microbatches" };
+        return best with { Reports = reports };
+    }
 
     /// <summary>The facts of <paramref name="cluster"/> the stage DP and simulator use, with the spec's hash.</summary>
     public static InterOpCluster ToInterOp(ClusterSpec cluster) => new()
