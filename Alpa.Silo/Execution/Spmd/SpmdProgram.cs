@@ -1,0 +1,193 @@
+using Alpa.Planner;
+using Alpa.Planner.Cluster;
+using Alpa.Planner.Graph;
+using Alpa.Planner.Intra;
+using Alpa.Planner.Sharding;
+
+namespace Alpa.Silo.Execution.Spmd;
+
+/// <summary>A plan cannot be executed on this graph or mesh; the message names the node and strategy.</summary>
+public sealed class SpmdException : AlpaException
+{
+    public SpmdException(string message) : base(message) { }
+}
+
+/// <summary>How a node's local computation runs on each device.</summary>
+internal enum LocalKernel
+{
+    /// <summary>Parameter, state, input or constant.</summary>
+    Leaf,
+    /// <summary>Reshape: a view of the local shard with the local output shape.</summary>
+    View,
+    /// <summary>The single-device kernel on local shapes (<see cref="OpDispatch"/>).</summary>
+    Dispatch,
+    /// <summary>Embedding with the vocabulary split: rows outside the local range give zeros.</summary>
+    VocabEmbedding,
+    /// <summary>Embedding gradient with the vocabulary split: each device keeps its rows.</summary>
+    VocabEmbeddingGrad,
+    /// <summary>Cross-entropy over global rows, vocabulary-parallel when the vocab is split.</summary>
+    CrossEntropy,
+    /// <summary>Its gradient.</summary>
+    CrossEntropyGrad,
+}
+
+/// <summary>How a node's partial results are completed after the local kernel.</summary>
+internal enum Completion { None, AllReduceSum, AllReduceMax, ReduceScatter }
+
+/// <summary>The lowered form of one node: its strategy and what each device does.</summary>
+internal sealed record NodeProgram
+{
+    public required Node Node { get; init; }
+    public required Strategy Strategy { get; init; }
+    public required LocalKernel Kernel { get; init; }
+    /// <summary>The node built on local shapes (Dispatch only).</summary>
+    public Node? Local { get; init; }
+    /// <summary>Per-device output shape before the completion collective.</summary>
+    public required long[] LocalShape { get; init; }
+    public Completion Completion { get; init; }
+    /// <summary>Mesh axes of the partial sums.</summary>
+    public int PartialAxes { get; init; }
+    /// <summary>Dim a reduce-scatter splits.</summary>
+    public int ScatterDim { get; init; }
+    /// <summary>Factor applied before the all-reduce (1 / parts for a mean).</summary>
+    public double PreScale { get; init; } = 1;
+}
+
+/// <summary>
+/// SPMD lowering of a graph under an intra-op plan: every node's strategy is recovered from its id by
+/// re-enumerating the node's strategies on the mesh (the runtime never chooses one), checked against
+/// the plan, and turned into a local kernel on per-device shapes plus the collectives that complete it.
+/// Everything is checked before any tensor is allocated.
+/// </summary>
+internal static class SpmdProgram
+{
+    public static NodeProgram[] Lower(Graph graph, IntraResult plan)
+    {
+        var mesh = plan.Mesh;
+        var missing = graph.Nodes.Where(n => !plan.NodeStrategies.ContainsKey(n.Name)).Select(n => n.Name).Take(3).ToList();
+        if (missing.Count > 0 || plan.NodeStrategies.Count != graph.Nodes.Count)
+            throw new SpmdException($"the plan was made for another graph: it has {plan.NodeStrategies.Count} node strategies, the graph {graph.Nodes.Count} nodes" +
+                                    (missing.Count > 0 ? $" (no strategy for '{string.Join("', '", missing)}')" : "") + "; re-plan this graph");
+        return [.. graph.Nodes.Select(n => LowerNode(n, plan.NodeStrategies[n.Name], mesh))];
+    }
+
+    private static NodeProgram LowerNode(Node node, Strategy planned, LogicalMesh mesh)
+    {
+        var s = Recover(node, planned, mesh);
+        s.Output.CheckFits(node.Shape, mesh, node.Name);
+        for (var i = 0; i < s.Inputs.Count; i++) s.Inputs[i].CheckFits(node.Inputs[i].Shape, mesh, node.Inputs[i].Name);
+        if (s.Collectives.Any(c => c.Kind == CollectiveKind.AllToAll))
+            throw Refuse(node, s, "its expert-parallel all-to-all is not supported by the SPMD executor yet; forbid this strategy");
+        if (node.IsLeaf) return new NodeProgram { Node = node, Strategy = s, Kernel = LocalKernel.Leaf, LocalShape = ShardLayout.LocalShape(node.Shape, s.Output, mesh) };
+        if (node.Op == OpKind.Reshape) return new NodeProgram { Node = node, Strategy = s, Kernel = LocalKernel.View, LocalShape = ShardLayout.LocalShape(node.Shape, s.Output, mesh) };
+        if (node.Op is OpKind.CrossEntropy or OpKind.CrossEntropyGrad) return CrossEntropy(node, s, mesh);
+        if (node.Op is OpKind.BatchNorm or OpKind.BatchNormGradInput && s.Collectives.Count > 0)
+            throw Refuse(node, s, "batch statistics split over the batch are not supported by the SPMD executor yet; keep the batch of BatchNorm unsplit");
+        return General(node, s, mesh);
+    }
+
+    /// <summary>The node's strategy with the planned id among its enumerated strategies.</summary>
+    private static Strategy Recover(Node node, Strategy planned, LogicalMesh mesh)
+    {
+        var found = StrategyEnumerator.Enumerate(node, mesh, reduceScatter: true).FirstOrDefault(x => x.Id == planned.Id)
+            ?? throw new SpmdException($"node '{node.Name}' ({node.Op}{node.Shape}): strategy '{planned.Id}' is not one of its strategies on mesh ({mesh.N0}, {mesh.N1}); the plan is for another graph or mesh") { Field = node.Name };
+        if (!found.Output.Equals(planned.Output) || !found.Inputs.SequenceEqual(planned.Inputs))
+            throw new SpmdException($"node '{node.Name}': strategy '{planned.Id}' has other specs in the plan than on this graph; re-plan") { Field = node.Name };
+        return found;
+    }
+
+    private static NodeProgram General(Node node, Strategy s, LogicalMesh mesh)
+    {
+        var colls = s.Collectives;
+        if (colls.Count > 1 || colls.Any(c => c.Kind is not (CollectiveKind.AllReduce or CollectiveKind.ReduceScatter)))
+            throw Refuse(node, s, "the executor completes at most one all-reduce or reduce-scatter per node");
+        var pre = s.Output;
+        var completion = Completion.None;
+        var partial = 0;
+        var scatterDim = -1;
+        if (colls.Count == 1)
+        {
+            partial = colls[0].Axes;
+            completion = colls[0].Kind == CollectiveKind.AllReduce
+                ? node.Op == OpKind.ReduceMax ? Completion.AllReduceMax : Completion.AllReduceSum
+                : Completion.ReduceScatter;
+            if (completion == Completion.ReduceScatter)
+            {
+                scatterDim = Enumerable.Range(0, s.Output.Rank).First(d => (ShardingSpec.Mask(s.Output[d]) & partial) == partial);
+                pre = Without(s.Output, scatterDim, partial);
+            }
+        }
+        var inAxes = s.Inputs.Aggregate(0, (m, x) => m | x.UsedAxes);
+        if ((inAxes & ~pre.UsedAxes) != partial)
+            throw Refuse(node, s, $"its inputs are split over axes {inAxes} and its output over {pre.UsedAxes}, which its collectives do not complete");
+        var kernel = LocalKernel.Dispatch;
+        if (node.Op == OpKind.Embedding && s.Inputs[0][0] != DimSharding.R) kernel = LocalKernel.VocabEmbedding;
+        if (node.Op == OpKind.EmbeddingGrad && s.Output[0] != DimSharding.R) kernel = LocalKernel.VocabEmbeddingGrad;
+        if (node.Op == OpKind.ReduceMax && completion == Completion.ReduceScatter)
+            throw Refuse(node, s, "a max cannot be reduce-scattered");
+        var localShape = ShardLayout.LocalShape(node.Shape, pre, mesh);
+        return new NodeProgram
+        {
+            Node = node,
+            Strategy = s,
+            Kernel = kernel,
+            Local = kernel == LocalKernel.Dispatch ? LocalNode(node, s, mesh, localShape) : null,
+            LocalShape = localShape,
+            Completion = completion,
+            PartialAxes = partial,
+            ScatterDim = scatterDim,
+            PreScale = node.Op == OpKind.ReduceMean && partial != 0 ? 1.0 / ShardingSpec.AxesProduct(partial, mesh) : 1,
+        };
+    }
+
+    /// <summary>Cross-entropy reads its splits off the logits spec; the collectives are issued by the kernel.</summary>
+    private static NodeProgram CrossEntropy(Node node, Strategy s, LogicalMesh mesh)
+    {
+        var logits = s.Inputs[0];
+        for (var d = 0; d < logits.Rank - 1; d++)
+            if (s.Inputs[1][d] != logits[d])
+                throw Refuse(node, s, "labels must be split like the logits' leading dims");
+        return new NodeProgram
+        {
+            Node = node,
+            Strategy = s,
+            Kernel = node.Op == OpKind.CrossEntropy ? LocalKernel.CrossEntropy : LocalKernel.CrossEntropyGrad,
+            LocalShape = ShardLayout.LocalShape(node.Shape, s.Output, mesh),
+        };
+    }
+
+    /// <summary>The node rebuilt on per-device shapes, shape-checked by the graph builder.</summary>
+    private static Node LocalNode(Node node, Strategy s, LogicalMesh mesh, long[] localShape)
+    {
+        var b = new GraphBuilder();
+        var inputs = new Node[node.Inputs.Count];
+        for (var i = 0; i < inputs.Length; i++)
+        {
+            var x = node.Inputs[i];
+            inputs[i] = b.Leaf(OpKind.Input, $"in{i}", new Shape(ShardLayout.LocalShape(x.Shape, s.Inputs[i], mesh)), x.DType);
+        }
+        var attrs = node.Op == OpKind.Broadcast ? node.Attrs with { Shape = localShape } : node.Attrs;
+        Node local;
+        try
+        {
+            local = b.Op(node.Op, inputs, attrs, node.Name);
+        }
+        catch (ShapeException e)
+        {
+            throw Refuse(node, s, $"its local shapes do not form a valid op ({e.Message})");
+        }
+        if (!local.Shape.AsSpan().SequenceEqual(localShape))
+            throw Refuse(node, s, $"the local op gives {local.Shape}, the spec needs [{string.Join(", ", localShape)}]");
+        return local;
+    }
+
+    private static ShardingSpec Without(ShardingSpec spec, int dim, int axes)
+    {
+        var dims = Enumerable.Range(0, spec.Rank).Select(d => spec[d]).ToArray();
+        dims[dim] = ShardingSpec.FromMask(ShardingSpec.Mask(dims[dim]) & ~axes);
+        return ShardingSpec.Create(dims);
+    }
+
+    private static SpmdException Refuse(Node node, Strategy s, string why) =>
+        new($"node '{node.Name}' ({node.Op}{node.Shape}): strategy '{s.Id}' cannot be executed: {why}") { Field = node.Name };
+}
