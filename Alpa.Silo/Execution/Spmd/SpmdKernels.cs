@@ -20,6 +20,7 @@ internal static class SpmdKernels
         LocalKernel.VocabEmbedding => VocabEmbedding(p, args, comm),
         LocalKernel.VocabEmbeddingGrad => VocabEmbeddingGrad(p, args, comm),
         LocalKernel.CrossEntropy => CrossEntropy(p, args, comm),
+        LocalKernel.SplitLayerNormGradGamma => SplitLayerNormGradGamma(p, args, comm),
         _ => CrossEntropyGrad(p, args, comm),
     };
 
@@ -66,6 +67,58 @@ internal static class SpmdKernels
             }
         }
         return y;
+    }
+
+    /// <summary>
+    /// dγ = Σ_rows dy · x̂ with the normalized dim split: each row's mean and variance are
+    /// all-reduced over the hidden axes (the planner charges no collective for this).
+    /// </summary>
+    private static Tensor[] SplitLayerNormGradGamma(NodeProgram p, Tensor[][] args, MeshCommunicator comm)
+    {
+        var spec = p.Strategy.Inputs[0];
+        var hiddenAxes = ShardingSpec.Mask(spec[spec.Rank - 1]);
+        var cols = p.Node.Inputs[0].Shape[-1];
+        var mean = PerRow(args, comm);
+        for (var r = 0; r < mean.Length; r++) RowSums(args[r][0].Floats(), [], mean[r].Floats());
+        comm.AllReduce(hiddenAxes, mean, CollectiveReduce.Sum, p.Node.Name, "strategy-extra");
+        foreach (var m in mean) TensorPrimitives.Multiply(m.Floats(), 1f / cols, m.Floats());
+        var variance = PerRow(args, comm);
+        for (var r = 0; r < mean.Length; r++) RowSums(args[r][0].Floats(), mean[r].Floats(), variance[r].Floats());
+        comm.AllReduce(hiddenAxes, variance, CollectiveReduce.Sum, p.Node.Name, "strategy-extra");
+        var eps = p.Node.Attrs.Epsilon;
+        var y = Allocate(p, comm);
+        for (var r = 0; r < y.Length; r++)
+        {
+            var x = args[r][0].Floats();
+            var dy = args[r][1].Floats();
+            var m = mean[r].Floats();
+            var v = variance[r].Floats();
+            var local = (int)args[r][0].Shape[^1];
+            var acc = new double[local];
+            for (var i = 0; i < m.Length; i++)
+            {
+                var rstd = (float)(1.0 / Math.Sqrt(v[i] / cols + eps));
+                for (var c = 0; c < local; c++) acc[c] += dy[i * local + c] * ((x[i * local + c] - m[i]) * rstd);
+            }
+            var o = y[r].Floats();
+            for (var c = 0; c < local; c++) o[c] = (float)acc[c];
+        }
+        Dispose(mean, variance);
+        return y;
+    }
+
+    /// <summary>Per row: Σ x, or Σ (x − mean)² when <paramref name="mean"/> is given.</summary>
+    private static void RowSums(ReadOnlySpan<float> x, ReadOnlySpan<float> mean, Span<float> result)
+    {
+        var cols = x.Length / result.Length;
+        for (var i = 0; i < result.Length; i++)
+        {
+            double acc = 0;
+            var row = x.Slice(i * cols, cols);
+            if (mean.IsEmpty) foreach (var e in row) acc += e;
+            else foreach (var e in row) acc += (e - mean[i]) * (double)(e - mean[i]);
+            result[i] = (float)acc;
+        }
     }
 
     /// <summary>Loss = Σ over global rows of (max + log Σ exp(x − max) − x[label]) / rows.</summary>

@@ -29,6 +29,8 @@ internal enum LocalKernel
     CrossEntropy,
     /// <summary>Its gradient.</summary>
     CrossEntropyGrad,
+    /// <summary>LayerNorm's γ gradient with the normalized dim split: row statistics all-reduced.</summary>
+    SplitLayerNormGradGamma,
 }
 
 /// <summary>How a node's partial results are completed after the local kernel.</summary>
@@ -123,6 +125,9 @@ internal static class SpmdProgram
         var kernel = LocalKernel.Dispatch;
         if (node.Op == OpKind.Embedding && s.Inputs[0][0] != DimSharding.R) kernel = LocalKernel.VocabEmbedding;
         if (node.Op == OpKind.EmbeddingGrad && s.Output[0] != DimSharding.R) kernel = LocalKernel.VocabEmbeddingGrad;
+        if (node.Op == OpKind.LayerNormGradGamma && s.Output[0] != DimSharding.R) kernel = LocalKernel.SplitLayerNormGradGamma;
+        if (node.Op == OpKind.BatchNormGradGamma && (ShardingSpec.Mask(s.Inputs[0][0]) & ~s.Output.UsedAxes) != 0)
+            throw Refuse(node, s, "batch statistics split over the batch are not supported by the SPMD executor yet; keep the batch of BatchNorm unsplit");
         if (node.Op == OpKind.ReduceMax && completion == Completion.ReduceScatter)
             throw Refuse(node, s, "a max cannot be reduce-scattered");
         var localShape = ShardLayout.LocalShape(node.Shape, pre, mesh);
@@ -166,7 +171,7 @@ internal static class SpmdProgram
             var x = node.Inputs[i];
             inputs[i] = b.Leaf(OpKind.Input, $"in{i}", new Shape(ShardLayout.LocalShape(x.Shape, s.Inputs[i], mesh)), x.DType);
         }
-        var attrs = node.Op == OpKind.Broadcast ? node.Attrs with { Shape = localShape } : node.Attrs;
+        var attrs = node.Attrs.Shape is not null ? node.Attrs with { Shape = localShape } : node.Attrs;
         Node local;
         try
         {
