@@ -1,4 +1,6 @@
+using Alpa.Planner.Graph;
 using Alpa.Planner.Intra;
+using Alpa.Planner.Sharding;
 using Alpa.Silo.Execution.Spmd;
 using Xunit.Abstractions;
 
@@ -17,11 +19,73 @@ public sealed class SpmdTrainingTests(ITestOutputHelper output)
     public void IlpPlanTrainsLikeOneDevice(string model, int n0, int n1)
     {
         var (m, t) = SpmdFixture.Build(model);
-        var plan = IntraOpPass.Run(t, SpmdFixture.Mesh(n0, n1));
-        Check(model, m, t, plan);
+        Check(model, m, t, IntraOpPass.Run(t, SpmdFixture.Mesh(n0, n1)));
     }
 
-    private SpmdCheckResult Check(string name, Alpa.Planner.Graph.Graph m, Alpa.Planner.Graph.Graph t, IntraResult plan)
+    [Theory]
+    [InlineData("mlp")]
+    [InlineData("gpt-tiny")]
+    public void DataParallelTrainsLikeOneDevice(string model)
+    {
+        var (m, t) = SpmdFixture.Build(model);
+        var pins = SpmdFixture.Pins(t, n => n.Op switch
+        {
+            OpKind.Parameter => Replicated(n),
+            OpKind.Input when n.Shape.Rank > 0 => BatchSplit(n, "S1"),
+            _ => null,
+        });
+        var plan = IntraOpPass.Run(t, SpmdFixture.Mesh(1, 4), new IntraOptions { FixedSpecs = pins });
+        Assert.All(plan.ParameterSpecs.Values, s => Assert.All(s, d => Assert.Equal("R", d)));
+        var r = Check(model + "/data", m, t, plan);
+        Assert.Contains(r.LastStep.Collectives, c => c.Kind == CollectiveKind.AllReduce && c.Source == "strategy");
+    }
+
+    [Theory]
+    [InlineData("mlp", 1, 4)]
+    [InlineData("gpt-tiny", 1, 4)]
+    [InlineData("mlp", 2, 2)]
+    [InlineData("gpt-tiny", 2, 2)]
+    public void MegatronTensorParallelTrainsLikeOneDevice(string model, int n0, int n1)
+    {
+        // On (2, 2) the batch is split over axis 0 as well: data parallel × Megatron.
+        var (m, t) = SpmdFixture.Build(model);
+        var pins = SpmdFixture.Pins(t, n => n.Op switch
+        {
+            OpKind.Parameter => Megatron(n.Name) ?? Replicated(n),
+            OpKind.Input when n.Shape.Rank > 0 => n0 > 1 ? BatchSplit(n, "S0") : Replicated(n),
+            _ => null,
+        });
+        var plan = IntraOpPass.Run(t, SpmdFixture.Mesh(n0, n1), new IntraOptions { FixedSpecs = pins });
+        Check($"{model}/megatron", m, t, plan);
+    }
+
+    [Theory]
+    [InlineData("mlp", 1, 4)]
+    [InlineData("mlp", 2, 2)]
+    [InlineData("gpt-tiny", 2, 2)]
+    public void StoredBytesEqualThePredictionAndCollectivesAreReported(string model, int n0, int n1)
+    {
+        var (m, t) = SpmdFixture.Build(model);
+        var plan = IntraOpPass.Run(t, SpmdFixture.Mesh(n0, n1));
+        var r = SpmdCheck.Run(m, t, plan, seed: 3, steps: 1);
+        var predicted = SpmdPrediction.PersistentBytes(t, plan);
+        output.WriteLine($"parameter+state bytes per device: predicted {predicted}, stored [{string.Join(", ", r.PersistentBytes)}]");
+        Assert.All(r.PersistentBytes, b => Assert.Equal(predicted, b));
+        Assert.All(r.LastStep.PeakLiveBytes, b => Assert.True(b >= predicted));
+        var want = SpmdPrediction.Collectives(t, plan);
+        foreach (var kind in Enum.GetValues<CollectiveKind>())
+        {
+            var p = want.Where(c => c.Collective.Kind == kind).Sum(c => c.Collective.Bytes);
+            var got = r.LastStep.Collectives.Where(c => c.Kind == kind).Sum(c => (double)c.LogicalBytes);
+            output.WriteLine($"  {kind}: predicted {p:F0} B, measured {got:F0} B");
+        }
+        var strategyPredicted = want.Where(c => c.Source == "strategy" && c.Collective.Kind == CollectiveKind.AllReduce).Sum(c => c.Collective.Bytes);
+        var strategyMeasured = r.LastStep.Collectives.Where(c => c.Source == "strategy" && c.Kind == CollectiveKind.AllReduce).Sum(c => (double)c.LogicalBytes);
+        output.WriteLine($"  strategy all-reduce: predicted {strategyPredicted:F0} B, measured {strategyMeasured:F0} B");
+        if (model == "mlp") Assert.Equal(strategyPredicted, strategyMeasured);
+    }
+
+    private SpmdCheckResult Check(string name, Graph m, Graph t, IntraResult plan)
     {
         foreach (var (node, id) in plan.Strategies) output.WriteLine($"  {node}: {id}");
         var r = SpmdCheck.Run(m, t, plan, seed: 3, steps: 10);
@@ -32,4 +96,17 @@ public sealed class SpmdTrainingTests(ITestOutputHelper output)
         Assert.True(r.Losses[^1] < r.Losses[0], "training must make progress");
         return r;
     }
+
+    private static string[] Replicated(Node n) => [.. Enumerable.Repeat("R", n.Shape.Rank)];
+
+    private static string[] BatchSplit(Node n, string axis) => [axis, .. Enumerable.Repeat("R", n.Shape.Rank - 1)];
+
+    /// <summary>Column-parallel first matmuls (qkv, fc1), row-parallel second ones (out, fc2), over axis 1.</summary>
+    private static string[]? Megatron(string name) => name switch
+    {
+        _ when name.EndsWith("qkv.weight", StringComparison.Ordinal) || name.EndsWith("fc1.weight", StringComparison.Ordinal) => ["R", "S1"],
+        _ when name.EndsWith("qkv.bias", StringComparison.Ordinal) || name.EndsWith("fc1.bias", StringComparison.Ordinal) => ["S1"],
+        _ when name.EndsWith("out.weight", StringComparison.Ordinal) || name.EndsWith("fc2.weight", StringComparison.Ordinal) => ["S1", "R"],
+        _ => null,
+    };
 }
