@@ -1,38 +1,44 @@
 using Alpa.Planner.Intra;
 using Alpa.Planner.Models;
+using Alpa.Planner.Sharding;
 using Alpa.Planner.Training;
 using Alpa.Silo.Execution.Spmd;
 using Xunit.Abstractions;
 
 namespace Alpa.Tests.Spmd;
 
-/// <summary>moe-tiny and wresnet-tiny: trained sharded when the plan is executable, else refused up front with the node named.</summary>
+/// <summary>moe-tiny (expert parallelism through all-to-alls) and wresnet-tiny (convolutions, batch norm) under the ILP plan.</summary>
 public sealed class SpmdOtherModelsTests(ITestOutputHelper output)
 {
     [Theory]
-    [InlineData("moe-tiny", 1, 4)]
-    [InlineData("moe-tiny", 2, 2)]
-    [InlineData("wresnet-tiny", 1, 4)]
-    [InlineData("wresnet-tiny", 2, 2)]
-    public void IlpPlanTrainsLikeOneDeviceOrIsRefused(string model, int n0, int n1)
+    [InlineData(1, 4)]
+    [InlineData(2, 2)]
+    public void MoeIlpPlanTrainsLikeOneDevice(int n0, int n1)
+    {
+        var (m, t) = SpmdFixture.Build("moe-tiny");
+        var plan = IntraOpPass.Run(t, SpmdFixture.Mesh(n0, n1));
+        var r = Check("moe-tiny", m, t, plan, 1e-3f);
+        Assert.Contains(r.LastStep.Collectives, c => c.Kind == CollectiveKind.AllToAll && c.Source == "strategy");
+    }
+
+    [Theory]
+    [InlineData(1, 4)]
+    [InlineData(2, 2)]
+    public void WResNetIlpPlanTrainsLikeOneDevice(int n0, int n1)
     {
         // wresnet-tiny zero-initializes the last γ of each residual branch, so the branch's gradients
         // start at exactly zero and Adam amplifies their rounding noise: SGD with momentum is compared.
-        var (m, t) = model == "moe-tiny" ? SpmdFixture.Build(model)
-            : (ModelZoo.Get(model).Build(), TrainingGraph.Build(ModelZoo.Get(model).Build(), new TrainingOptions { Optimizer = new Sgd { Momentum = 0.9 } }));
-        var plan = IntraOpPass.Run(t, SpmdFixture.Mesh(n0, n1));
-        SpmdCheckResult r;
-        try
-        {
-            r = SpmdCheck.Run(m, t, plan, seed: 3, steps: 10, learningRate: model == "moe-tiny" ? 1e-3f : 0.05f);
-        }
-        catch (SpmdException e)
-        {
-            output.WriteLine($"{model} ({n0}, {n1}) refused: {e.Message}");
-            Assert.False(string.IsNullOrEmpty(e.Field));
-            return;
-        }
-        output.WriteLine($"{model} on ({n0}, {n1}): loss rel diff {r.MaxLossRelDiff:E2}, param rel diff {r.MaxParamRelDiff:E2} ({r.WorstParameter})");
-        Assert.True(r.MaxLossRelDiff < 1e-4 && r.MaxParamRelDiff < 1e-4, $"{r.MaxLossRelDiff} / {r.MaxParamRelDiff} at {r.WorstParameter}");
+        var m = ModelZoo.Get("wresnet-tiny").Build();
+        var t = TrainingGraph.Build(m, new TrainingOptions { Optimizer = new Sgd { Momentum = 0.9 } });
+        Check("wresnet-tiny", m, t, IntraOpPass.Run(t, SpmdFixture.Mesh(n0, n1)), 0.05f);
+    }
+
+    private SpmdCheckResult Check(string name, Alpa.Planner.Graph.Graph m, Alpa.Planner.Graph.Graph t, IntraResult plan, float lr)
+    {
+        var r = SpmdCheck.Run(m, t, plan, seed: 3, steps: 10, learningRate: lr);
+        output.WriteLine($"{name} on ({plan.Mesh.N0}, {plan.Mesh.N1}): loss rel diff {r.MaxLossRelDiff:E2}, param rel diff {r.MaxParamRelDiff:E2} ({r.WorstParameter})");
+        Assert.True(r.MaxLossRelDiff < 1e-4, $"loss rel diff {r.MaxLossRelDiff}");
+        Assert.True(r.MaxParamRelDiff < 1e-4, $"param rel diff {r.MaxParamRelDiff} at {r.WorstParameter}");
+        return r;
     }
 }

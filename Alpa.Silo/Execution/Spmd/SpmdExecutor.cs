@@ -130,16 +130,26 @@ public sealed class SpmdExecutor : IDisposable
             {
                 var x = node.Inputs[i];
                 args[i] = Resharder.Reshard(_comm, values[x.Id]!, _program[x.Id].Strategy.Output, p.Strategy.Inputs[i], x.Name, "reshard");
+                if (!p.KernelInputs[i].Equals(p.Strategy.Inputs[i])) args[i] = Move(args[i], p.Strategy.Inputs[i], p.KernelInputs[i], x.Name);
             }
             if (p.Kernel == LocalKernel.View) return [.. args[0].Select(t => t.View(p.LocalShape))];
             var perRank = Enumerable.Range(0, _devices.Length).Select(r => args.Select(a => a[r]).ToArray()).ToArray();
             var y = p.Kernel == LocalKernel.Dispatch ? Dispatch(p, perRank) : SpmdKernels.Run(p, perRank, _comm);
-            return Complete(p, y);
+            y = Complete(p, y);
+            return p.KernelOutput.Equals(p.Strategy.Output) ? y : Move(y, p.KernelOutput, p.Strategy.Output, node.Name);
         }
         finally
         {
             foreach (var a in args) if (a is not null) DisposeAll(a);
         }
+    }
+
+    /// <summary>A strategy's own layout change (the expert all-to-all); the old shards are freed.</summary>
+    private Tensor[] Move(Tensor[] x, Planner.Sharding.ShardingSpec from, Planner.Sharding.ShardingSpec to, string tensor)
+    {
+        var y = Resharder.Reshard(_comm, x, from, to, tensor, "strategy");
+        DisposeAll(x);
+        return y;
     }
 
     private Tensor[] Dispatch(NodeProgram p, Tensor[][] perRank)

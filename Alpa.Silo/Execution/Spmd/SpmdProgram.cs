@@ -42,6 +42,10 @@ internal sealed record NodeProgram
     public required Node Node { get; init; }
     public required Strategy Strategy { get; init; }
     public required LocalKernel Kernel { get; init; }
+    /// <summary>Specs the local kernel reads; differ from the strategy's inputs only by an expert all-to-all.</summary>
+    public required IReadOnlyList<ShardingSpec> KernelInputs { get; init; }
+    /// <summary>Spec after the local kernel and its completion; an expert all-to-all turns it into the strategy's output.</summary>
+    public required ShardingSpec KernelOutput { get; init; }
     /// <summary>The node built on local shapes (Dispatch only).</summary>
     public Node? Local { get; init; }
     /// <summary>Per-device output shape before the completion collective.</summary>
@@ -78,14 +82,46 @@ internal static class SpmdProgram
         var s = Recover(node, planned, mesh);
         s.Output.CheckFits(node.Shape, mesh, node.Name);
         for (var i = 0; i < s.Inputs.Count; i++) s.Inputs[i].CheckFits(node.Inputs[i].Shape, mesh, node.Inputs[i].Name);
-        if (s.Collectives.Any(c => c.Kind == CollectiveKind.AllToAll))
-            throw Refuse(node, s, "its expert-parallel all-to-all is not supported by the SPMD executor yet; forbid this strategy");
-        if (node.IsLeaf) return new NodeProgram { Node = node, Strategy = s, Kernel = LocalKernel.Leaf, LocalShape = ShardLayout.LocalShape(node.Shape, s.Output, mesh) };
-        if (node.Op == OpKind.Reshape) return new NodeProgram { Node = node, Strategy = s, Kernel = LocalKernel.View, LocalShape = ShardLayout.LocalShape(node.Shape, s.Output, mesh) };
+        if (s.Collectives.Any(c => c.Kind == CollectiveKind.AllToAll)) return ExpertParallel(node, s, mesh);
+        if (node.IsLeaf || node.Op == OpKind.Reshape)
+        {
+            return new NodeProgram
+            {
+                Node = node,
+                Strategy = s,
+                Kernel = node.IsLeaf ? LocalKernel.Leaf : LocalKernel.View,
+                KernelInputs = s.Inputs,
+                KernelOutput = s.Output,
+                LocalShape = ShardLayout.LocalShape(node.Shape, s.Output, mesh),
+            };
+        }
         if (node.Op is OpKind.CrossEntropy or OpKind.CrossEntropyGrad) return CrossEntropy(node, s, mesh);
         if (node.Op is OpKind.BatchNorm or OpKind.BatchNormGradInput && s.Collectives.Count > 0)
             throw Refuse(node, s, "batch statistics split over the batch are not supported by the SPMD executor yet; keep the batch of BatchNorm unsplit");
         return General(node, s, mesh);
+    }
+
+    /// <summary>
+    /// GShard expert parallelism [GShard §2.2]: the dispatch einsum runs with groups G split and its
+    /// [E, G, C, M] result moves the split from G to E by an all-to-all; the combine einsum receives
+    /// experts split on E and moves the split back to G before running.
+    /// </summary>
+    private static NodeProgram ExpertParallel(Node node, Strategy s, LogicalMesh mesh)
+    {
+        if (node.Op is not (OpKind.MoeDispatch or OpKind.MoeCombine) || s.Collectives.Count(c => c.Kind == CollectiveKind.AllToAll) != 1)
+            throw Refuse(node, s, "only a MoE dispatch or combine may issue one all-to-all");
+        var rest = s.Collectives.Where(c => c.Kind != CollectiveKind.AllToAll).ToList();
+        var egcm = node.Op == OpKind.MoeDispatch ? s.Output : s.Inputs[0];
+        if (egcm[0] is not (DimSharding.S0 or DimSharding.S1) || egcm[1] != DimSharding.R)
+            throw Refuse(node, s, "its all-to-all must move a single-axis split between the expert and group dims");
+        var dims = Enumerable.Range(0, egcm.Rank).Select(d => egcm[d]).ToArray();
+        (dims[0], dims[1]) = (DimSharding.R, dims[0]);
+        var grouped = ShardingSpec.Create(dims);
+        var kernel = node.Op == OpKind.MoeDispatch
+            ? s with { Output = grouped, Collectives = rest }
+            : s with { Inputs = [grouped, s.Inputs[1]], Collectives = rest };
+        var p = General(node, kernel, mesh);
+        return p with { Strategy = s, KernelInputs = kernel.Inputs, KernelOutput = kernel.Output };
     }
 
     /// <summary>The node's strategy with the planned id among its enumerated strategies.</summary>
@@ -136,6 +172,8 @@ internal static class SpmdProgram
             Node = node,
             Strategy = s,
             Kernel = kernel,
+            KernelInputs = s.Inputs,
+            KernelOutput = s.Output,
             Local = kernel == LocalKernel.Dispatch ? LocalNode(node, s, mesh, localShape) : null,
             LocalShape = localShape,
             Completion = completion,
@@ -157,6 +195,8 @@ internal static class SpmdProgram
             Node = node,
             Strategy = s,
             Kernel = node.Op == OpKind.CrossEntropy ? LocalKernel.CrossEntropy : LocalKernel.CrossEntropyGrad,
+            KernelInputs = s.Inputs,
+            KernelOutput = s.Output,
             LocalShape = ShardLayout.LocalShape(node.Shape, s.Output, mesh),
         };
     }
