@@ -33,6 +33,26 @@ public sealed class SpmdOtherModelsTests(ITestOutputHelper output)
         Check("wresnet-tiny", m, t, IntraOpPass.Run(t, SpmdFixture.Mesh(n0, n1)), 0.05f);
     }
 
+    [Theory]
+    [InlineData(1, 4, "S1")]
+    [InlineData(2, 2, "S01")]
+    public void WResNetDataParallelSynchronizesBatchNorm(int n0, int n1, string batch)
+    {
+        var m = ModelZoo.Get("wresnet-tiny").Build();
+        var t = TrainingGraph.Build(m, new TrainingOptions { Optimizer = new Sgd { Momentum = 0.9 } });
+        var pins = SpmdFixture.Pins(t, n => n.Op switch
+        {
+            Alpa.Planner.Graph.OpKind.Parameter => [.. Enumerable.Repeat("R", n.Shape.Rank)],
+            Alpa.Planner.Graph.OpKind.Input when n.Shape.Rank > 0 => [batch, .. Enumerable.Repeat("R", n.Shape.Rank - 1)],
+            _ => null,
+        });
+        var plan = IntraOpPass.Run(t, SpmdFixture.Mesh(n0, n1), new IntraOptions { FixedSpecs = pins });
+        var splitNorms = t.Nodes.Count(n => n.Op == Alpa.Planner.Graph.OpKind.BatchNorm && plan.NodeStrategies[n.Name].Inputs[0][0] != DimSharding.R);
+        output.WriteLine($"batch norms with the batch split: {splitNorms}");
+        Assert.True(splitNorms > 0);
+        Check("wresnet-tiny/data", m, t, plan, 0.05f);
+    }
+
     private SpmdCheckResult Check(string name, Alpa.Planner.Graph.Graph m, Alpa.Planner.Graph.Graph t, IntraResult plan, float lr)
     {
         var r = SpmdCheck.Run(m, t, plan, seed: 3, steps: 10, learningRate: lr);

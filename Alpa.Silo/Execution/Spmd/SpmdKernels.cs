@@ -21,6 +21,7 @@ internal static class SpmdKernels
         LocalKernel.VocabEmbeddingGrad => VocabEmbeddingGrad(p, args, comm),
         LocalKernel.CrossEntropy => CrossEntropy(p, args, comm),
         LocalKernel.SplitLayerNormGradGamma => SplitLayerNormGradGamma(p, args, comm),
+        LocalKernel.SyncBatchNorm or LocalKernel.SyncBatchNormGradInput or LocalKernel.SyncBatchNormGradGamma => SpmdBatchNorm.Run(p, args, comm),
         _ => CrossEntropyGrad(p, args, comm),
     };
 

@@ -31,6 +31,12 @@ internal enum LocalKernel
     CrossEntropyGrad,
     /// <summary>LayerNorm's γ gradient with the normalized dim split: row statistics all-reduced.</summary>
     SplitLayerNormGradGamma,
+    /// <summary>Batch norm with the batch split: channel statistics all-reduced over the batch axes.</summary>
+    SyncBatchNorm,
+    /// <summary>Its input gradient.</summary>
+    SyncBatchNormGradInput,
+    /// <summary>Its γ gradient (partial sums completed by the strategy's all-reduce).</summary>
+    SyncBatchNormGradGamma,
 }
 
 /// <summary>How a node's partial results are completed after the local kernel.</summary>
@@ -96,8 +102,7 @@ internal static class SpmdProgram
             };
         }
         if (node.Op is OpKind.CrossEntropy or OpKind.CrossEntropyGrad) return CrossEntropy(node, s, mesh);
-        if (node.Op is OpKind.BatchNorm or OpKind.BatchNormGradInput && s.Collectives.Count > 0)
-            throw Refuse(node, s, "batch statistics split over the batch are not supported by the SPMD executor yet; keep the batch of BatchNorm unsplit");
+        if (node.Op is OpKind.BatchNorm or OpKind.BatchNormGradInput && s.Collectives.Count > 0) return SyncBatchNorm(node, s, mesh);
         return General(node, s, mesh);
     }
 
@@ -162,8 +167,7 @@ internal static class SpmdProgram
         if (node.Op == OpKind.Embedding && s.Inputs[0][0] != DimSharding.R) kernel = LocalKernel.VocabEmbedding;
         if (node.Op == OpKind.EmbeddingGrad && s.Output[0] != DimSharding.R) kernel = LocalKernel.VocabEmbeddingGrad;
         if (node.Op == OpKind.LayerNormGradGamma && s.Output[0] != DimSharding.R) kernel = LocalKernel.SplitLayerNormGradGamma;
-        if (node.Op == OpKind.BatchNormGradGamma && (ShardingSpec.Mask(s.Inputs[0][0]) & ~s.Output.UsedAxes) != 0)
-            throw Refuse(node, s, "batch statistics split over the batch are not supported by the SPMD executor yet; keep the batch of BatchNorm unsplit");
+        if (node.Op == OpKind.BatchNormGradGamma && ShardingSpec.Mask(s.Inputs[0][0]) != 0) kernel = LocalKernel.SyncBatchNormGradGamma;
         if (node.Op == OpKind.ReduceMax && completion == Completion.ReduceScatter)
             throw Refuse(node, s, "a max cannot be reduce-scattered");
         var localShape = ShardLayout.LocalShape(node.Shape, pre, mesh);
@@ -180,6 +184,23 @@ internal static class SpmdProgram
             PartialAxes = partial,
             ScatterDim = scatterDim,
             PreScale = node.Op == OpKind.ReduceMean && partial != 0 ? 1.0 / ShardingSpec.AxesProduct(partial, mesh) : 1,
+        };
+    }
+
+    /// <summary>Batch norm with the batch split: its one all-reduce is the statistics synchronization.</summary>
+    private static NodeProgram SyncBatchNorm(Node node, Strategy s, LogicalMesh mesh)
+    {
+        var batchAxes = ShardingSpec.Mask(s.Inputs[0][0]);
+        if (batchAxes == 0 || s.Collectives.Count != 1 || s.Collectives[0].Kind != CollectiveKind.AllReduce || s.Collectives[0].Axes != batchAxes)
+            throw Refuse(node, s, "a batch norm's only collective must be the statistics all-reduce over its batch axes");
+        return new NodeProgram
+        {
+            Node = node,
+            Strategy = s,
+            Kernel = node.Op == OpKind.BatchNorm ? LocalKernel.SyncBatchNorm : LocalKernel.SyncBatchNormGradInput,
+            KernelInputs = s.Inputs,
+            KernelOutput = s.Output,
+            LocalShape = ShardLayout.LocalShape(node.Shape, s.Output, mesh),
         };
     }
 
