@@ -18,6 +18,14 @@ internal static class Resharder
     {
         var cur = Dims(src);
         var t = x;
+        var both = Array.IndexOf(cur, DimSharding.S01);
+        var target = dst.DimOfAxis(0);
+        if (both >= 0 && target >= 0 && target != both && dst[target] == DimSharding.S01 && cur[target] == DimSharding.R)
+        {
+            // S01 on one dim to S01 on another: one all-to-all over the whole mesh in rank order.
+            t = comm.AllToAll(3, t, target, both, tensor, source);
+            (cur[both], cur[target]) = (DimSharding.R, DimSharding.S01);
+        }
         foreach (var axis in new[] { 1, 0 })
         {
             var bit = 1 << axis;
@@ -64,11 +72,14 @@ internal static class Resharder
         _ => false,
     };
 
-    /// <summary>An all-to-all keeps the layout valid when the axis is alone on its dim and lands where the target wants it with the right major axis.</summary>
+    /// <summary>
+    /// An all-to-all keeps the layout valid when the axis is alone on its dim or the minor one of an
+    /// S01 split, and lands where the target wants it with the right major axis.
+    /// </summary>
     private static bool CanMove(DimSharding[] cur, ShardingSpec dst, int axis, int from, int to)
     {
         var bit = 1 << axis;
-        if (ShardingSpec.Mask(cur[from]) != bit) return false;
+        if (ShardingSpec.Mask(cur[from]) != bit && !(cur[from] == DimSharding.S01 && axis == 1)) return false;
         return cur[to] switch
         {
             DimSharding.R => axis == 0 || dst[to] == DimSharding.S1,
