@@ -60,6 +60,31 @@ public sealed class SpmdTrainingTests(ITestOutputHelper output)
     }
 
     [Theory]
+    [InlineData(1, 4)]
+    [InlineData(2, 2)]
+    public void VocabParallelEmbeddingAndLossTrainLikeOneDevice(int n0, int n1)
+    {
+        // Megatron's vocab-parallel embedding / LM head / cross-entropy: the tied table split by rows.
+        var (m, t) = SpmdFixture.Build("gpt-tiny");
+        var pins = new Dictionary<string, IReadOnlyList<string>>
+        {
+            ["wte"] = ["S1", "R"],
+            ["lm_head"] = ["R", "R", "S1"],
+        };
+        var mesh = SpmdFixture.Mesh(n0, n1);
+        var wholeTable = StrategyEnumerator.Enumerate(t["embed.tokens"], mesh).Where(x => x.Inputs[0][0] == DimSharding.R).Select(x => x.Id);
+        var forbid = new Dictionary<string, IReadOnlySet<string>> { ["embed.tokens"] = wholeTable.ToHashSet() };
+        var plan = IntraOpPass.Run(t, mesh, new IntraOptions { FixedSpecs = pins, ForbiddenStrategies = forbid });
+        var loss = plan.NodeStrategies["loss"];
+        var embed = plan.NodeStrategies["embed.tokens"];
+        output.WriteLine($"loss: {loss.Id}; embed.tokens: {embed.Id}; grad table: {string.Join(", ", plan.NodeStrategies.Where(kv => t[kv.Key].Op == OpKind.EmbeddingGrad).Select(kv => kv.Value.Id))}");
+        Assert.NotEqual(DimSharding.R, loss.Inputs[0][2]);
+        Assert.NotEqual(DimSharding.R, embed.Inputs[0][0]);
+        var r = Check("gpt-tiny/vocab", m, t, plan);
+        Assert.Contains(r.LastStep.Collectives, c => c.Tensor == "loss" && c.Kind == CollectiveKind.AllReduce);
+    }
+
+    [Theory]
     [InlineData("mlp", 1, 4)]
     [InlineData("mlp", 2, 2)]
     [InlineData("gpt-tiny", 1, 4)]

@@ -49,7 +49,7 @@ internal static class SpmdKernels
 
     private static Tensor[] VocabEmbeddingGrad(NodeProgram p, Tensor[][] args, MeshCommunicator comm)
     {
-        var spec = p.Strategy.Output;
+        var spec = p.Pre ?? p.KernelOutput;
         var y = Allocate(p, comm);
         for (var r = 0; r < y.Length; r++)
         {

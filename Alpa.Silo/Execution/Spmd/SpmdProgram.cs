@@ -54,6 +54,8 @@ internal sealed record NodeProgram
     public required ShardingSpec KernelOutput { get; init; }
     /// <summary>The node built on local shapes (Dispatch only).</summary>
     public Node? Local { get; init; }
+    /// <summary>Spec of the local kernel's output, before the completion collective (null: the kernel output spec).</summary>
+    public ShardingSpec? Pre { get; init; }
     /// <summary>Per-device output shape before the completion collective.</summary>
     public required long[] LocalShape { get; init; }
     public Completion Completion { get; init; }
@@ -165,8 +167,8 @@ internal static class SpmdProgram
             throw Refuse(node, s, $"its inputs are split over axes {inAxes} and its output over {pre.UsedAxes}, which its collectives do not complete");
         var kernel = LocalKernel.Dispatch;
         if (node.Op == OpKind.Embedding && s.Inputs[0][0] != DimSharding.R) kernel = LocalKernel.VocabEmbedding;
-        if (node.Op == OpKind.EmbeddingGrad && s.Output[0] != DimSharding.R) kernel = LocalKernel.VocabEmbeddingGrad;
-        if (node.Op == OpKind.LayerNormGradGamma && s.Output[0] != DimSharding.R) kernel = LocalKernel.SplitLayerNormGradGamma;
+        if (node.Op == OpKind.EmbeddingGrad && pre[0] != DimSharding.R) kernel = LocalKernel.VocabEmbeddingGrad;
+        if (node.Op == OpKind.LayerNormGradGamma && s.Inputs[0][s.Inputs[0].Rank - 1] != DimSharding.R) kernel = LocalKernel.SplitLayerNormGradGamma;
         if (node.Op == OpKind.BatchNormGradGamma && ShardingSpec.Mask(s.Inputs[0][0]) != 0) kernel = LocalKernel.SyncBatchNormGradGamma;
         if (node.Op == OpKind.ReduceMax && completion == Completion.ReduceScatter)
             throw Refuse(node, s, "a max cannot be reduce-scattered");
@@ -180,6 +182,7 @@ internal static class SpmdProgram
             KernelOutput = s.Output,
             Local = kernel == LocalKernel.Dispatch ? LocalNode(node, s, mesh, localShape) : null,
             LocalShape = localShape,
+            Pre = pre,
             Completion = completion,
             PartialAxes = partial,
             ScatterDim = scatterDim,
