@@ -14,10 +14,18 @@ public static unsafe class Blocks
     /// <summary>Copies block <paramref name="k"/> of <paramref name="n"/> of <paramref name="source"/> along <paramref name="axis"/> into <paramref name="destination"/>.</summary>
     public static void Extract(Tensor source, int axis, int k, int n, Tensor destination)
     {
-        var (outer, size, inner) = Geometry(source, axis, n);
+        ArgumentNullException.ThrowIfNull(source);
+        Extract(Bytes(source), source, axis, k, n, destination);
+    }
+
+    /// <summary>Block extraction from raw bytes laid out like <paramref name="layout"/> (e.g. a host-side reduction).</summary>
+    public static void Extract(ReadOnlySpan<byte> src, Tensor layout, int axis, int k, int n, Tensor destination)
+    {
+        ArgumentNullException.ThrowIfNull(layout);
+        var (outer, size, inner) = Geometry(layout, axis, n);
         var len = size / n;
-        CheckBlockShape(source, axis, n, destination);
-        var src = Bytes(source);
+        CheckBlockShape(layout, axis, n, destination);
+        if (src.Length != layout.Bytes) throw new KernelException($"{src.Length} bytes do not hold {layout}");
         var dst = Bytes(destination);
         var run = (int)(len * inner);
         for (long o = 0; o < outer; o++)

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
 using Alpa.Kernels.Cpu;
 
 namespace Alpa.Kernels.Collectives;
@@ -57,9 +58,7 @@ public sealed class SharedMemoryCollectives : ICollectives
         CheckSameShapes(inputs, "reduce-scatter");
         var n = ranks.Count;
         var acc = Reduce(inputs, op);
-        using var whole = inputs[0].Device.Allocate(inputs[0].Type, inputs[0].Shape);
-        acc.CopyTo(whole.Floats());
-        for (var k = 0; k < n; k++) Blocks.Extract(whole, axis, k, n, outputs[k]);
+        for (var k = 0; k < n; k++) Blocks.Extract(MemoryMarshal.AsBytes(acc.AsSpan()), inputs[0], axis, k, n, outputs[k]);
         Count(ranks, inputs[0].Bytes * (n - 1) / n);
     }
 

@@ -62,6 +62,25 @@ public sealed class SpmdTrainingTests(ITestOutputHelper output)
     [Theory]
     [InlineData(1, 4)]
     [InlineData(2, 2)]
+    public void GradientClippingAndSgdTrainLikeOneDevice(int n0, int n1)
+    {
+        // The global gradient norm is a sum over sharded gradients: partial sums all-reduced.
+        var m = Alpa.Planner.Models.ModelZoo.Get("gpt-tiny").Build();
+        var t = Alpa.Planner.Training.TrainingGraph.Build(m, new Alpa.Planner.Training.TrainingOptions
+        {
+            Optimizer = new Alpa.Planner.Training.Sgd { Momentum = 0.9 },
+            ClipNorm = 0.5,
+        });
+        Assert.Contains(t.Nodes, n => n.Op == OpKind.ClipCoefficient);
+        var plan = IntraOpPass.Run(t, SpmdFixture.Mesh(n0, n1));
+        var r = SpmdCheck.Run(m, t, plan, seed: 3, steps: 10, learningRate: 0.05f);
+        output.WriteLine($"gpt-tiny/clip on ({n0}, {n1}): loss rel diff {r.MaxLossRelDiff:E2}, param rel diff {r.MaxParamRelDiff:E2} ({r.WorstParameter})");
+        Assert.True(r.MaxLossRelDiff < Tolerance && r.MaxParamRelDiff < Tolerance, $"{r.MaxLossRelDiff} / {r.MaxParamRelDiff} at {r.WorstParameter}");
+    }
+
+    [Theory]
+    [InlineData(1, 4)]
+    [InlineData(2, 2)]
     public void VocabParallelEmbeddingAndLossTrainLikeOneDevice(int n0, int n1)
     {
         // Megatron's vocab-parallel embedding / LM head / cross-entropy: the tied table split by rows.
@@ -98,6 +117,7 @@ public sealed class SpmdTrainingTests(ITestOutputHelper output)
         output.WriteLine($"parameter+state bytes per device: predicted {predicted}, stored [{string.Join(", ", r.PersistentBytes)}]");
         Assert.All(r.PersistentBytes, b => Assert.Equal(predicted, b));
         Assert.All(r.LastStep.PeakLiveBytes, b => Assert.True(b >= predicted));
+        output.WriteLine($"peak live bytes per device: planner {plan.PeakMemoryBytes:F0}, measured [{string.Join(", ", r.LastStep.PeakLiveBytes)}]");
         var want = SpmdPrediction.Collectives(t, plan);
         var extra = r.LastStep.Collectives.Where(c => c.Source == "strategy-extra").Sum(c => (double)c.LogicalBytes);
         output.WriteLine($"  unpredicted statistics all-reduces (LayerNorm γ gradient with the hidden split): {extra:F0} B");
