@@ -1,0 +1,103 @@
+using Alpa.Kernels;
+using Alpa.Kernels.Collectives;
+using Alpa.Planner.Cluster;
+using Alpa.Planner.Sharding;
+
+namespace Alpa.Silo.Execution.Spmd;
+
+/// <summary>
+/// One collective the SPMD executor issued over the whole mesh (all groups of its axes at once).
+/// </summary>
+/// <param name="Tensor">The node whose value was communicated.</param>
+/// <param name="Kind">The operation.</param>
+/// <param name="Axes">Mesh axes (bit 0 axis 0, bit 1 axis 1).</param>
+/// <param name="LogicalBytes">Size of the full tensor within one group, as <see cref="Collectives"/> defines it.</param>
+/// <param name="SentBytesPerDevice">Ring-equivalent bytes each device sent.</param>
+/// <param name="Source">"strategy" for a strategy's own collective, "reshard" for an edge, "update" for writing an update back.</param>
+public sealed record CollectiveRecord(string Tensor, CollectiveKind Kind, int Axes, long LogicalBytes, long SentBytesPerDevice, string Source);
+
+/// <summary>
+/// Mesh-level collectives over per-rank tensors (index = rank i·n1 + j): each call runs the group
+/// call of <see cref="ICollectives"/> for every group along the given axes and logs one
+/// <see cref="CollectiveRecord"/>.
+/// </summary>
+public sealed class MeshCommunicator(LogicalMesh mesh, Device[] devices, ICollectives collectives)
+{
+    private readonly List<CollectiveRecord> _log = [];
+
+    public LogicalMesh Mesh => mesh;
+    public IReadOnlyList<Device> Devices => devices;
+    public ICollectives Collectives => collectives;
+    public IReadOnlyList<CollectiveRecord> Log => _log;
+    public void ClearLog() => _log.Clear();
+
+    /// <summary>Ranks of every group along the mesh axes in <paramref name="axes"/> (3: one group of all ranks, rank order).</summary>
+    public List<int[]> Groups(int axes) => axes switch
+    {
+        1 => LogicalMesh.Groups(mesh.N0, mesh.N1, 0),
+        2 => LogicalMesh.Groups(mesh.N0, mesh.N1, 1),
+        3 => [[.. Enumerable.Range(0, mesh.Devices)]],
+        _ => throw new ArgumentOutOfRangeException(nameof(axes)),
+    };
+
+    public void AllReduce(int axes, Tensor[] x, CollectiveReduce op, string tensor, string source)
+    {
+        var groups = Groups(axes);
+        foreach (var g in groups) collectives.AllReduce(g, Pick(x, g), op);
+        Record(tensor, CollectiveKind.AllReduce, axes, x[0].Bytes, x[0].Bytes * 2 * (groups[0].Length - 1) / groups[0].Length, source);
+    }
+
+    public Tensor[] AllGather(int axes, Tensor[] x, int dim, string tensor, string source)
+    {
+        var groups = Groups(axes);
+        var n = groups[0].Length;
+        var y = Allocate(x, dim, n);
+        foreach (var g in groups) collectives.AllGather(g, Pick(x, g), Pick(y, g), dim);
+        Record(tensor, CollectiveKind.AllGather, axes, y[0].Bytes, y[0].Bytes * (n - 1) / n, source);
+        return y;
+    }
+
+    public Tensor[] ReduceScatter(int axes, Tensor[] x, int dim, string tensor, string source)
+    {
+        var groups = Groups(axes);
+        var n = groups[0].Length;
+        var y = Allocate(x, dim, 1, n);
+        foreach (var g in groups) collectives.ReduceScatter(g, Pick(x, g), Pick(y, g), dim);
+        Record(tensor, CollectiveKind.ReduceScatter, axes, x[0].Bytes, x[0].Bytes * (n - 1) / n, source);
+        return y;
+    }
+
+    public Tensor[] AllToAll(int axes, Tensor[] x, int splitDim, int concatDim, string tensor, string source)
+    {
+        var groups = Groups(axes);
+        var n = groups[0].Length;
+        var y = new Tensor[x.Length];
+        for (var r = 0; r < x.Length; r++)
+        {
+            var shape = x[r].Shape.ToArray();
+            shape[splitDim] /= n;
+            shape[concatDim] *= n;
+            y[r] = devices[r].Allocate(x[r].Type, shape);
+        }
+        foreach (var g in groups) collectives.AllToAll(g, Pick(x, g), Pick(y, g), splitDim, concatDim);
+        Record(tensor, CollectiveKind.AllToAll, axes, x[0].Bytes * n, x[0].Bytes * (n - 1) / n, source);
+        return y;
+    }
+
+    private Tensor[] Allocate(Tensor[] x, int dim, int multiply, int divide = 1)
+    {
+        var y = new Tensor[x.Length];
+        for (var r = 0; r < x.Length; r++)
+        {
+            var shape = x[r].Shape.ToArray();
+            shape[dim] = shape[dim] * multiply / divide;
+            y[r] = devices[r].Allocate(x[r].Type, shape);
+        }
+        return y;
+    }
+
+    private static Tensor[] Pick(Tensor[] x, int[] group) => [.. group.Select(r => x[r])];
+
+    private void Record(string tensor, CollectiveKind kind, int axes, long logical, long sent, string source) =>
+        _log.Add(new CollectiveRecord(tensor, kind, axes, logical, sent, source));
+}

@@ -1,0 +1,254 @@
+using Alpa.Kernels;
+using Alpa.Kernels.Collectives;
+using Alpa.Kernels.Cpu;
+using Alpa.Kernels.Cpu.Kernels;
+using Alpa.Planner.Graph;
+using Alpa.Planner.Intra;
+
+namespace Alpa.Silo.Execution.Spmd;
+
+/// <summary>What one SPMD step produced and cost, per device.</summary>
+public sealed record SpmdStepResult
+{
+    /// <summary>The graph's loss (replicated: read from device 0).</summary>
+    public float? Loss { get; init; }
+    /// <summary>Largest bytes of live buffers per device during the step (persistent ones included).</summary>
+    public required IReadOnlyList<long> PeakLiveBytes { get; init; }
+    /// <summary>Every collective of the step, in issue order.</summary>
+    public required IReadOnlyList<CollectiveRecord> Collectives { get; init; }
+    /// <summary>Ring-equivalent bytes each device sent during the step.</summary>
+    public required IReadOnlyList<long> SentBytes { get; init; }
+}
+
+/// <summary>
+/// Runs a graph on the CPU devices of one (n0, n1) logical mesh exactly as an intra-op plan says
+/// (SPMD: every device runs every node on its shards). Parameters are initialized full from the
+/// seed as <see cref="GraphExecutor"/> does, then sharded; states start at zero. Each node's inputs
+/// are resharded from their producers' specs to the specs its strategy requires, the local kernel
+/// runs on per-device shapes, and the strategy's collectives complete it. Tensors are freed after
+/// their last use as on one device.
+/// </summary>
+public sealed class SpmdExecutor : IDisposable
+{
+    private readonly Graph _graph;
+    private readonly IntraResult _plan;
+    private readonly NodeProgram[] _program;
+    private readonly CpuDevice[] _devices;
+    private readonly MeshCommunicator _comm;
+    private readonly SharedMemoryCollectives _collectives;
+    private readonly Dictionary<int, Tensor[]> _persistent = [];
+    private readonly bool[] _keep;
+
+    /// <summary>Lowers and checks the whole plan before allocating anything.</summary>
+    public SpmdExecutor(Graph graph, IntraResult plan, ulong seed)
+    {
+        ArgumentNullException.ThrowIfNull(graph);
+        ArgumentNullException.ThrowIfNull(plan);
+        _program = SpmdProgram.Lower(graph, plan);
+        _graph = graph;
+        _plan = plan;
+        var mesh = plan.Mesh;
+        _devices = [.. Enumerable.Range(0, mesh.Devices).Select(r => new CpuDevice(r))];
+        _collectives = new SharedMemoryCollectives(mesh.Devices);
+        _comm = new MeshCommunicator(mesh, [.. _devices], _collectives);
+        _keep = new bool[graph.Nodes.Count];
+        foreach (var o in graph.Outputs) _keep[o.Id] = true;
+        if (graph.Loss is { } loss) _keep[loss.Id] = true;
+        foreach (var u in graph.Updates) _keep[u.Value.Id] = true;
+        foreach (var n in graph.Nodes)
+            if (n.Op is OpKind.Parameter or OpKind.State) _persistent[n.Id] = Initial(n, seed);
+    }
+
+    public Graph Graph => _graph;
+    public IntraResult Plan => _plan;
+    public int Devices => _devices.Length;
+
+    /// <summary>Bytes of parameters and optimizer states each device stores (element count × dtype size).</summary>
+    public IReadOnlyList<long> PersistentBytes =>
+        [.. Enumerable.Range(0, _devices.Length).Select(r => _persistent.Sum(kv => kv.Value[r].Elements * (long)_graph.Nodes[kv.Key].DType.Size()))];
+
+    /// <summary>The full value of a parameter or state, assembled from the shards.</summary>
+    public HostTensor Read(string name)
+    {
+        if (!_graph.TryGet(name, out var node) || !_persistent.TryGetValue(node.Id, out var shards))
+            throw new ExecutionException($"the graph has no parameter or state named '{name}'") { Field = name };
+        var host = shards.Select((t, r) => _devices[r].CopyToHost(t)).ToList();
+        return ShardLayout.Assemble(host, node.Shape, _program[node.Id].Strategy.Output, _plan.Mesh);
+    }
+
+    /// <summary>Runs every node once on every device and applies the updates.</summary>
+    public SpmdStepResult Run(IReadOnlyDictionary<string, HostTensor> inputs)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        foreach (var n in _graph.Inputs) CheckInput(n, inputs);
+        var values = new Tensor[]?[_graph.Nodes.Count];
+        var lastUse = _graph.LastUse;
+        foreach (var d in _devices) d.ResetPeak();
+        _comm.ClearLog();
+        _collectives.ResetTraffic();
+        try
+        {
+            foreach (var p in _program)
+            {
+                values[p.Node.Id] = Evaluate(p, values, inputs);
+                foreach (var input in p.Node.Inputs) Release(input.Id, p.Node.Id, lastUse, values);
+                Release(p.Node.Id, p.Node.Id, lastUse, values);
+            }
+            float? loss = _graph.Loss is { } l ? values[l.Id]![0].Floats()[0] : null;
+            ApplyUpdates(values);
+            return new SpmdStepResult
+            {
+                Loss = loss,
+                PeakLiveBytes = [.. _devices.Select(d => d.Memory.PeakLiveBytes)],
+                Collectives = [.. _comm.Log],
+                SentBytes = [.. Enumerable.Range(0, _devices.Length).Select(r => _collectives.Traffic(r).BytesSent)],
+            };
+        }
+        finally
+        {
+            for (var i = 0; i < values.Length; i++)
+                if (!_persistent.ContainsKey(i) && values[i] is { } v) DisposeAll(v);
+        }
+    }
+
+    private Tensor[] Evaluate(NodeProgram p, Tensor[]?[] values, IReadOnlyDictionary<string, HostTensor> inputs)
+    {
+        var node = p.Node;
+        switch (node.Op)
+        {
+            case OpKind.Parameter or OpKind.State:
+                return _persistent[node.Id];
+            case OpKind.Input:
+                return [.. _devices.Select((d, r) => d.Upload(ShardLayout.Shard(inputs[node.Name], p.Strategy.Output, _plan.Mesh, r)))];
+            case OpKind.Constant:
+                return [.. _devices.Select(d => Constant(node, d, p.LocalShape))];
+        }
+        var args = new Tensor[node.Inputs.Count][];
+        try
+        {
+            for (var i = 0; i < args.Length; i++)
+            {
+                var x = node.Inputs[i];
+                args[i] = Resharder.Reshard(_comm, values[x.Id]!, _program[x.Id].Strategy.Output, p.Strategy.Inputs[i], x.Name, "reshard");
+                if (!p.KernelInputs[i].Equals(p.Strategy.Inputs[i])) args[i] = Move(args[i], p.Strategy.Inputs[i], p.KernelInputs[i], x.Name);
+            }
+            if (p.Kernel == LocalKernel.View) return [.. args[0].Select(t => t.View(p.LocalShape))];
+            var perRank = Enumerable.Range(0, _devices.Length).Select(r => args.Select(a => a[r]).ToArray()).ToArray();
+            var y = p.Kernel == LocalKernel.Dispatch ? Dispatch(p, perRank) : SpmdKernels.Run(p, perRank, _comm);
+            y = Complete(p, y);
+            return p.KernelOutput.Equals(p.Strategy.Output) ? y : Move(y, p.KernelOutput, p.Strategy.Output, node.Name);
+        }
+        finally
+        {
+            foreach (var a in args) if (a is not null) DisposeAll(a);
+        }
+    }
+
+    /// <summary>A strategy's own layout change (the expert all-to-all); the old shards are freed.</summary>
+    private Tensor[] Move(Tensor[] x, Planner.Sharding.ShardingSpec from, Planner.Sharding.ShardingSpec to, string tensor)
+    {
+        var y = Resharder.Reshard(_comm, x, from, to, tensor, "strategy");
+        DisposeAll(x);
+        return y;
+    }
+
+    private Tensor[] Dispatch(NodeProgram p, Tensor[][] perRank)
+    {
+        var y = new Tensor[_devices.Length];
+        for (var r = 0; r < y.Length; r++)
+        {
+            y[r] = _devices[r].Allocate(p.Node.DType.ToElementType(), p.LocalShape);
+            var (args, output) = (perRank[r], y[r]);
+            _devices[r].Run(() => OpDispatch.Run(p.Local!, args, output));
+        }
+        return y;
+    }
+
+    /// <summary>Completes partial results with the strategy's collective.</summary>
+    private Tensor[] Complete(NodeProgram p, Tensor[] y)
+    {
+        if (p.PreScale != 1)
+            foreach (var t in y) Elementwise.Scale(t.Floats(), (float)p.PreScale, t.Floats());
+        switch (p.Completion)
+        {
+            case Completion.AllReduceSum:
+                _comm.AllReduce(p.PartialAxes, y, CollectiveReduce.Sum, p.Node.Name, "strategy");
+                return y;
+            case Completion.AllReduceMax:
+                _comm.AllReduce(p.PartialAxes, y, CollectiveReduce.Max, p.Node.Name, "strategy");
+                return y;
+            case Completion.ReduceScatter:
+                var scattered = _comm.ReduceScatter(p.PartialAxes, y, p.ScatterDim, p.Node.Name, "strategy");
+                DisposeAll(y);
+                return scattered;
+            default:
+                return y;
+        }
+    }
+
+    private void ApplyUpdates(Tensor[]?[] values)
+    {
+        foreach (var u in _graph.Updates)
+        {
+            var target = _persistent[u.Target.Id];
+            var value = Resharder.Reshard(_comm, values[u.Value.Id]!, _program[u.Value.Id].Strategy.Output,
+                                          _program[u.Target.Id].Strategy.Output, u.Value.Name, "update");
+            for (var r = 0; r < target.Length; r++)
+                if (!ReferenceEquals(target[r].Buffer, value[r].Buffer)) _devices[r].Copy(value[r], target[r]);
+            DisposeAll(value);
+        }
+    }
+
+    private Tensor[] Initial(Node n, ulong seed)
+    {
+        var spec = _program[n.Id].Strategy.Output;
+        HostTensor full;
+        if (n.DType == DType.I32) full = HostTensor.FromInts(new int[n.Shape.Elements], n.Shape.ToArray());
+        else
+        {
+            var values = new float[n.Shape.Elements];
+            if (n.Op == OpKind.Parameter)
+            {
+                ParameterInit.Fill(n, seed, values);
+                Elementwise.RoundTo(n.DType.ToElementType(), values, values);
+            }
+            full = HostTensor.FromFloats(n.DType.ToElementType(), values, n.Shape.ToArray());
+        }
+        return [.. _devices.Select((d, r) => d.Upload(ShardLayout.Shard(full, spec, _plan.Mesh, r)))];
+    }
+
+    private static Tensor Constant(Node node, Device device, long[] shape)
+    {
+        var t = device.Allocate(node.DType.ToElementType(), shape);
+        if (t.Type.IsFloat()) t.Floats().Fill((float)node.Attrs.Value);
+        else t.Ints().Fill((int)node.Attrs.Value);
+        return t;
+    }
+
+    private void Release(int id, int at, IReadOnlyList<int> lastUse, Tensor[]?[] values)
+    {
+        if (lastUse[id] != at || _keep[id] || _persistent.ContainsKey(id) || values[id] is not { } v) return;
+        DisposeAll(v);
+        values[id] = null;
+    }
+
+    private void CheckInput(Node node, IReadOnlyDictionary<string, HostTensor> inputs)
+    {
+        if (!inputs.TryGetValue(node.Name, out var value))
+            throw new ExecutionException($"input '{node.Name}' ({node.DType.ToJsonName()}{node.Shape}) was not given") { Field = node.Name };
+        if (!value.Shape.AsSpan().SequenceEqual(node.Shape.AsSpan()) || value.Type.IsFloat() != node.DType.IsFloat())
+            throw new ExecutionException($"input '{node.Name}' must be {node.DType.ToJsonName()}{node.Shape}, got {value.Type}[{string.Join(", ", value.Shape)}]") { Field = node.Name };
+    }
+
+    private static void DisposeAll(Tensor[] ts)
+    {
+        foreach (var t in ts) t?.Dispose();
+    }
+
+    public void Dispose()
+    {
+        foreach (var ts in _persistent.Values) DisposeAll(ts);
+        _persistent.Clear();
+        foreach (var d in _devices) d.Dispose();
+    }
+}
