@@ -2,6 +2,8 @@ using System.Globalization;
 using System.Text.Json;
 using Alpa.Planner;
 using Alpa.Planner.Graph;
+using Alpa.Planner.Intra;
+using Alpa.Silo.Execution.Spmd;
 using Alpa.Planner.Training;
 using Alpa.Silo.Training;
 
@@ -14,12 +16,14 @@ namespace Alpa.Silo.Cli;
 internal sealed class TrainCommand : ICommand
 {
     public string Name => "train";
-    public string Summary => "trains a model on synthetic data (one CPU device)";
-    public string Usage => "alpa train --model M [--steps N] [--lr X] [--optimizer adam|sgd] [--seed N] [--json]";
+    public string Summary => "trains a model on synthetic data: one CPU device, or a mesh of local CPU devices with an automatic sharding plan";
+    public string Usage => "alpa train --model M [--cluster local:1xD [--method intra-only] [--check]] [--steps N] [--lr X] [--optimizer adam|sgd] [--seed N] [--json]";
     public IReadOnlyList<CliOption> Options { get; } =
     [
         new("model", "M", "built-in model name or JSON model file (required)"),
-        new("cluster", "C", "where to train: local:1x1 (one CPU device, the default)"),
+        new("cluster", "C", "local:1x1 (one CPU device, the default) or local:1xD: D CPU devices of this process as one mesh, sharded by the intra-op plan"),
+        new("method", "NAME", "intra-only (the default on one host): the ILP's sharding plan on one mesh"),
+        new("check", null, "also train on one device with the same seed and data and report the relative differences (DESIGN: per-tensor ‖a − b‖ / ‖b‖)"),
         new("steps", "N", "optimizer steps (default 100)"),
         new("batch", "N", "global batch (default: the model's)"),
         new("lr", "X", "peak learning rate (default 3e-3 for adam, 0.1 for sgd)"),
@@ -38,7 +42,7 @@ internal sealed class TrainCommand : ICommand
     public int Run(CommandArgs args, CliContext context)
     {
         var modelName = args.Value("model") ?? throw new UsageException("--model is required (e.g. --model gpt-tiny)");
-        CheckCluster(args.Value("cluster"));
+        var devices = MeshDevices(args.Value("cluster"), args.Value("method"));
         var spec = ModelArgument.Load(modelName);
         var steps = args.PositiveInt("steps", 100);
         var seed = args.Has("seed") ? args.PositiveInt("seed", 1) : 0;
@@ -74,26 +78,71 @@ internal sealed class TrainCommand : ICommand
             ItemsPerStep = tokens?.Shape.Elements ?? samples,
             FlopsPerStep = training.Flops,
         };
-        context.Err.WriteLine($"training {spec.Name} on cpu:0 ({model.ParameterCount:N0} parameters, batch {samples}, {steps} steps, {optimizerName})");
+        IntraResult? plan = null;
+        if (devices > 1)
+        {
+            var cluster = LocalClusterProbe.Measure(1, devices);
+            plan = IntraOpPass.RunAllShapes(training, cluster).Best;
+            context.Err.WriteLine($"intra-op plan on mesh ({plan.Mesh.N0}, {plan.Mesh.N1}) of {devices} CPU devices: " +
+                                  $"{plan.Stats.IlpVariables} ILP columns, predicted {plan.ObjectiveSeconds * 1e3:F2} ms per step");
+            foreach (var (name, specDims) in plan.ParameterSpecs.Where(p => p.Key.EndsWith(".weight", StringComparison.Ordinal)).Take(6))
+                context.Err.WriteLine($"  {name,-32} [{string.Join(", ", specDims)}]");
+        }
+        context.Err.WriteLine($"training {spec.Name} on {(plan is null ? "cpu:0" : $"{devices} CPU devices")} ({model.ParameterCount:N0} parameters, batch {samples}, {steps} steps, {optimizerName})");
 
-        using var device = LocalStepRunner.CreateCpuDevice();
-        using var runner = new LocalStepRunner(model, training, device, (ulong)seed, args.Has("profile"));
-        using var bar = new ProgressBar(context.Err, tokens is null ? "samples/s" : "tok/s");
-        var result = Trainer.Run(runner, data, trainer, bar);
-        bar.Finish();
+        TrainingResult result;
+        CheckResult? check = null;
+        using (var device = LocalStepRunner.CreateCpuDevice())
+        using (IStepRunner runner = plan is null
+                   ? new LocalStepRunner(model, training, device, (ulong)seed, args.Has("profile"))
+                   : new SpmdStepRunner(model, training, plan, (ulong)seed))
+        {
+            using (var bar = new ProgressBar(context.Err, tokens is null ? "samples/s" : "tok/s"))
+                result = Trainer.Run(runner, data, trainer, bar);
+            if (args.Has("check"))
+            {
+                context.Err.WriteLine("check: training the same model on one device …");
+                using var refDevice = LocalStepRunner.CreateCpuDevice();
+                using var reference = new LocalStepRunner(model, training, refDevice, (ulong)seed);
+                var refResult = Trainer.Run(reference, data, trainer with { EvalEvery = 0 });
+                check = Compare(model, result, refResult, runner, reference);
+            }
+            if (args.Has("profile") && runner is LocalStepRunner { LastStep: { } last }) WriteProfile(context.Err, last);
+        }
 
-        if (context.Json) context.WriteJson(w => WriteJson(w, result, tokens is not null));
-        else WriteText(context.Out, result, tokens is not null);
-        if (args.Has("profile") && runner.LastStep is { } last) WriteProfile(context.Err, last);
+        if (context.Json) context.WriteJson(w => WriteJson(w, result, tokens is not null, check));
+        else WriteText(context.Out, result, tokens is not null, check);
         return CliApp.Ok;
     }
 
-    private static void CheckCluster(string? cluster)
+    /// <summary>Devices of the one local mesh to train on (1: a single device).</summary>
+    private static int MeshDevices(string? cluster, string? method)
     {
-        if (cluster is null or "local:1x1" or "local") return;
-        throw new AlpaException($"--cluster {cluster}: this build trains on one local CPU device (local:1x1); " +
-                                "multi-device training runs through plans (see 'alpa plan')") { Field = "cluster" };
+        if (method is not (null or "intra-only"))
+            throw new AlpaException($"--method {method}: in one process this build trains with the intra-op plan of one mesh (--method intra-only); " +
+                                    "pipeline plans run on the driver and mesh workers of a silo cluster") { Field = "method" };
+        if (cluster is null or "local") return 1;
+        var name = Planner.Cluster.ClusterName.Parse(cluster);
+        if (name.Name != Planner.Cluster.BuiltInClusters.Local || name.Hosts != 1)
+            throw new AlpaException($"--cluster {cluster}: training runs on local:1xD (D CPU devices in this process); " +
+                                    "other clusters are for 'alpa plan', multi-host training runs on silos") { Field = "cluster" };
+        return name.DevicesPerHost;
     }
+
+    /// <summary>Losses step by step and every parameter at the end, as ‖a − b‖ / ‖b‖ per tensor.</summary>
+    private static CheckResult Compare(Graph model, TrainingResult run, TrainingResult reference, IStepRunner runner, LocalStepRunner single)
+    {
+        var loss = run.Losses.Zip(reference.Losses, (a, b) => Math.Abs(a - b) / Math.Max(Math.Abs(b), 1e-30)).Max();
+        var worst = ("", 0.0);
+        foreach (var p in model.Parameters)
+        {
+            var d = SpmdCheck.RelativeDiff(runner.Read(p.Name), single.Read(p.Name));
+            if (d >= worst.Item2) worst = (p.Name, d);
+        }
+        return new CheckResult(loss, worst.Item2, worst.Item1);
+    }
+
+    private sealed record CheckResult(double MaxLossRelDiff, double MaxParamRelDiff, string WorstParameter);
 
     private static double Number(CommandArgs args, string name, double fallback)
     {
@@ -104,7 +153,7 @@ internal sealed class TrainCommand : ICommand
         return v;
     }
 
-    private static void WriteJson(Utf8JsonWriter w, TrainingResult r, bool tokens)
+    private static void WriteJson(Utf8JsonWriter w, TrainingResult r, bool tokens, CheckResult? check)
     {
         w.WriteStartObject();
         w.WriteStartArray("losses");
@@ -122,14 +171,24 @@ internal sealed class TrainCommand : ICommand
         w.WriteNumber(tokens ? "tokens_per_second" : "samples_per_second", Math.Round(r.ItemsPerSecond, 1));
         w.WriteNumber("model_flops_per_second", Math.Round(r.ModelFlopsPerSecond));
         w.WriteNumber("seconds", Math.Round(r.Seconds, 3));
+        if (check is not null)
+        {
+            w.WriteStartObject("check");
+            w.WriteNumber("max_loss_rel_diff", check.MaxLossRelDiff);
+            w.WriteNumber("max_param_rel_diff", check.MaxParamRelDiff);
+            w.WriteString("worst_parameter", check.WorstParameter);
+            w.WriteEndObject();
+        }
         w.WriteEndObject();
     }
 
-    private static void WriteText(TextWriter o, TrainingResult r, bool tokens)
+    private static void WriteText(TextWriter o, TrainingResult r, bool tokens, CheckResult? check)
     {
         o.WriteLine($"loss        {r.Losses[0]:F4} → {r.Losses[^1]:F4} over {r.Losses.Count} steps");
         foreach (var e in r.Eval) o.WriteLine($"eval        step {e.Step,5}: {e.Loss:F4}");
         o.WriteLine($"throughput  {r.ItemsPerSecond:N0} {(tokens ? "tokens" : "samples")}/s, {Units.Flops(r.ModelFlopsPerSecond)}/s, {r.Seconds:F1} s");
+        if (check is not null)
+            o.WriteLine($"check       vs one device: max loss rel diff {check.MaxLossRelDiff:G3}, max param rel diff {check.MaxParamRelDiff:G3} ({check.WorstParameter})");
     }
 
     private static void WriteProfile(TextWriter o, Execution.StepResult step)

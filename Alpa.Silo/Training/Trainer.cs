@@ -5,8 +5,11 @@ using Alpa.Kernels;
 namespace Alpa.Silo.Training;
 
 /// <summary>What executes one training step or one evaluation pass of a model, wherever it runs.</summary>
-public interface IStepRunner
+public interface IStepRunner : IDisposable
 {
+    /// <summary>The current (full, unsharded) value of a parameter.</summary>
+    HostTensor Read(string name);
+
     /// <summary>Runs forward, backward and the optimizer update on a batch; returns the loss.</summary>
     float TrainStep(IReadOnlyDictionary<string, HostTensor> batch, float learningRate, int step);
 
