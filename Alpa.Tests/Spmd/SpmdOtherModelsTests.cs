@@ -50,7 +50,15 @@ public sealed class SpmdOtherModelsTests(ITestOutputHelper output)
         var splitNorms = t.Nodes.Count(n => n.Op == Alpa.Planner.Graph.OpKind.BatchNorm && plan.NodeStrategies[n.Name].Inputs[0][0] != DimSharding.R);
         output.WriteLine($"batch norms with the batch split: {splitNorms}");
         Assert.True(splitNorms > 0);
-        Check("wresnet-tiny/data", m, t, plan, 0.05f);
+        var r = Check("wresnet-tiny/data", m, t, plan, 0.05f);
+        var want = SpmdPrediction.Collectives(t, plan);
+        foreach (var kind in Enum.GetValues<CollectiveKind>())
+        {
+            var p = want.Where(c => c.Collective.Kind == kind).Sum(c => c.Collective.Bytes);
+            var got = r.LastStep.Collectives.Where(c => c.Kind == kind && c.Source != "strategy-extra").Sum(c => (double)c.LogicalBytes);
+            output.WriteLine($"  {kind}: predicted {p:F0} B, measured {got:F0} B");
+            Assert.Equal(p, got);
+        }
     }
 
     private SpmdCheckResult Check(string name, Alpa.Planner.Graph.Graph m, Alpa.Planner.Graph.Graph t, IntraResult plan, float lr)

@@ -120,7 +120,7 @@ public sealed class SpmdTrainingTests(ITestOutputHelper output)
         output.WriteLine($"peak live bytes per device: planner {plan.PeakMemoryBytes:F0}, measured [{string.Join(", ", r.LastStep.PeakLiveBytes)}]");
         var want = SpmdPrediction.Collectives(t, plan);
         var extra = r.LastStep.Collectives.Where(c => c.Source == "strategy-extra").Sum(c => (double)c.LogicalBytes);
-        output.WriteLine($"  unpredicted statistics all-reduces (LayerNorm γ gradient with the hidden split): {extra:F0} B");
+        output.WriteLine($"  unpredicted statistics all-reduces (norm γ / input gradients recomputing statistics): {extra:F0} B");
         foreach (var kind in Enum.GetValues<CollectiveKind>())
         {
             var p = want.Where(c => c.Collective.Kind == kind).Sum(c => c.Collective.Bytes);

@@ -52,13 +52,13 @@ internal static class Resharder
                 var bit = 1 << axis;
                 if ((ShardingSpec.Mask(dst[d]) & bit) == 0 || (ShardingSpec.Mask(cur[d]) & bit) != 0) continue;
                 if (axis == 0 && cur[d] != DimSharding.R)
-                    throw new InvalidOperationException($"resharding '{tensor}' {src}→{dst}: axis 0 cannot become major under {cur[d]}");
+                    throw new SpmdException($"resharding '{tensor}' {src}→{dst}: axis 0 cannot become major under {cur[d]}");
                 t = Replace(t, Slice(comm, t, d, axis), x);
                 cur[d] = ShardingSpec.FromMask(ShardingSpec.Mask(cur[d]) | bit);
             }
         }
         if (!ShardingSpec.Create(cur).Equals(dst))
-            throw new InvalidOperationException($"resharding '{tensor}' {src}→{dst} ended at {ShardingSpec.Create(cur)}");
+            throw new SpmdException($"resharding '{tensor}' {src}→{dst} ended at {ShardingSpec.Create(cur)}");
         return ReferenceEquals(t, x) ? [.. x.Select(v => v.View(v.Shape))] : t;
     }
 

@@ -96,16 +96,21 @@ internal static class SpmdBatchNorm
     }
 
     /// <summary>Per-rank channel mean and 1/√(var + ε) over the whole batch (two passes, two all-reduces).</summary>
+    /// <remarks>
+    /// The forward pass's statistics are the all-reduce the planner charges (2 values per channel);
+    /// the gradients recompute them, which the planner does not charge ("strategy-extra").
+    /// </remarks>
     private static (float[][] Mean, float[][] Rstd) Statistics(NodeProgram p, Tensor[][] args, MeshCommunicator comm)
     {
+        var source = p.Kernel == LocalKernel.SyncBatchNorm ? "strategy" : "strategy-extra";
         var axes = BatchAxes(p);
         var rows = GlobalRows(p);
         var c = (int)args[0][0].Shape[^1];
         var sums = ChannelSums(args, comm, c, null);
-        comm.AllReduce(axes, sums, CollectiveReduce.Sum, p.Node.Name, "strategy");
+        comm.AllReduce(axes, sums, CollectiveReduce.Sum, p.Node.Name, source);
         var mean = sums.Select(t => t.Floats().ToArray().Select(v => (float)(v / rows)).ToArray()).ToArray();
         var squares = ChannelSums(args, comm, c, mean);
-        comm.AllReduce(axes, squares, CollectiveReduce.Sum, p.Node.Name, "strategy");
+        comm.AllReduce(axes, squares, CollectiveReduce.Sum, p.Node.Name, source);
         var eps = p.Node.Attrs.Epsilon;
         var rstd = squares.Select(t => t.Floats().ToArray().Select(v => (float)(1.0 / Math.Sqrt(v / rows + eps))).ToArray()).ToArray();
         foreach (var t in sums.Concat(squares)) t.Dispose();

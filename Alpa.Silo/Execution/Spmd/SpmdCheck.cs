@@ -29,7 +29,19 @@ public sealed record SpmdCheckResult
 /// <summary>Trains the same model with the same seed and data on the mesh and on one device, and compares.</summary>
 public static class SpmdCheck
 {
-    public static SpmdCheckResult Run(Graph model, Graph training, IntraResult plan, ulong seed, int steps, float learningRate = 1e-3f)
+    /// <summary>Constant learning rate.</summary>
+    public static SpmdCheckResult Run(Graph model, Graph training, IntraResult plan, ulong seed, int steps, float learningRate = 1e-3f) =>
+        Run(model, training, plan, seed, steps, _ => learningRate);
+
+    /// <summary>The learning rate of <paramref name="schedule"/> (its TotalSteps set to <paramref name="steps"/>), as <see cref="Trainer"/> uses it.</summary>
+    public static SpmdCheckResult Run(Graph model, Graph training, IntraResult plan, ulong seed, int steps, LearningRateSchedule schedule)
+    {
+        ArgumentNullException.ThrowIfNull(schedule);
+        var s = schedule with { TotalSteps = steps };
+        return Run(model, training, plan, seed, steps, step => (float)s.At(step));
+    }
+
+    private static SpmdCheckResult Run(Graph model, Graph training, IntraResult plan, ulong seed, int steps, Func<int, float> learningRate)
     {
         ArgumentNullException.ThrowIfNull(model);
         if (steps < 1) throw new ExecutionException($"the check needs at least one step, got {steps}");
@@ -43,8 +55,8 @@ public static class SpmdCheck
         for (var s = 0; s < steps; s++)
         {
             var batch = data.Batch(s);
-            losses.Add(sharded.TrainStep(batch, learningRate, s + 1));
-            reference.Add(single.TrainStep(batch, learningRate, s + 1));
+            losses.Add(sharded.TrainStep(batch, learningRate(s), s + 1));
+            reference.Add(single.TrainStep(batch, learningRate(s), s + 1));
             lossDiff = Math.Max(lossDiff, Math.Abs(losses[^1] - reference[^1]) / Math.Max(Math.Abs(reference[^1]), 1e-30));
         }
         var worst = "";

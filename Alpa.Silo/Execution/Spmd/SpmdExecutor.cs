@@ -12,6 +12,8 @@ public sealed record SpmdStepResult
 {
     /// <summary>The graph's loss (replicated: read from device 0).</summary>
     public float? Loss { get; init; }
+    /// <summary>The graph's outputs by node name, assembled from the shards.</summary>
+    public required IReadOnlyDictionary<string, HostTensor> Outputs { get; init; }
     /// <summary>Largest bytes of live buffers per device during the step (persistent ones included).</summary>
     public required IReadOnlyList<long> PeakLiveBytes { get; init; }
     /// <summary>Every collective of the step, in issue order.</summary>
@@ -72,6 +74,11 @@ public sealed class SpmdExecutor : IDisposable
     {
         if (!_graph.TryGet(name, out var node) || !_persistent.TryGetValue(node.Id, out var shards))
             throw new ExecutionException($"the graph has no parameter or state named '{name}'") { Field = name };
+        return Gather(node, shards);
+    }
+
+    private HostTensor Gather(Node node, Tensor[] shards)
+    {
         var host = shards.Select((t, r) => _devices[r].CopyToHost(t)).ToList();
         return ShardLayout.Assemble(host, node.Shape, _program[node.Id].Strategy.Output, _plan.Mesh);
     }
@@ -95,10 +102,12 @@ public sealed class SpmdExecutor : IDisposable
                 Release(p.Node.Id, p.Node.Id, lastUse, values);
             }
             float? loss = _graph.Loss is { } l ? values[l.Id]![0].Floats()[0] : null;
+            var outputs = _graph.Outputs.ToDictionary(o => o.Name, o => Gather(o, values[o.Id]!), StringComparer.Ordinal);
             ApplyUpdates(values);
             return new SpmdStepResult
             {
                 Loss = loss,
+                Outputs = outputs,
                 PeakLiveBytes = [.. _devices.Select(d => d.Memory.PeakLiveBytes)],
                 Collectives = [.. _comm.Log],
                 SentBytes = [.. Enumerable.Range(0, _devices.Length).Select(r => _collectives.Traffic(r).BytesSent)],
