@@ -101,7 +101,7 @@ public static class AutoPlanner
         {
             return PlanOnce(model, cluster, options, options.Training with { Remat = false }, progress);
         }
-        catch (InterOpException e) when (e.Field == "memory")
+        catch (InterOpException e) when (e.Field is "memory" or "memory_budget")
         {
             return PlanOnce(model, cluster, options, options.Training with { Remat = true }, progress);
         }
@@ -137,9 +137,19 @@ public static class AutoPlanner
             SubmeshSpace = options.SubmeshSpace,
             MaxParallelism = options.MaxParallelism,
         };
-        var result = options.Microbatches is null && options.ExhaustiveMicrobatches == false
-            ? DescendingMicrobatchSearch(problem, inter, progress)
-            : InterOpPass.Plan(problem, inter, progress);
+        InterOpResult result;
+        try
+        {
+            result = options.Microbatches is null && options.ExhaustiveMicrobatches == false
+                ? DescendingMicrobatchSearch(problem, inter, progress)
+                : InterOpPass.Plan(problem, inter, progress);
+        }
+        catch (InterOpException e) when (e.Field == "memory" && options.MemoryBudgetBytes is { } budget && costs.TightestLayer is { } tight)
+        {
+            throw new InterOpException(
+                $"no plan fits the per-device memory budget of {budget / (1L << 30):0.###} GiB: marked layer {tight.Layer} alone needs at least " +
+                $"{tight.Bytes / (1L << 30):0.###} GiB per device on its best mesh; raise --memory-budget or plan on more devices") { Field = "memory_budget" };
+        }
         return new AutoPlanResult { Result = result, Layers = clustering.LayerCount, IntraSolves = costs.Solves, Solver = costs.Summary, Remat = training0.Remat };
     }
 

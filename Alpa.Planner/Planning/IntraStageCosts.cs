@@ -48,6 +48,14 @@ public sealed class IntraStageCosts : IStageCostProvider
     public int GlobalBatch { get; }
 
     private readonly ConcurrentBag<IntraStats> _stats = [];
+    private readonly ConcurrentDictionary<int, double> _leastMemoryByLayer = new();
+
+    /// <summary>
+    /// When the memory budget made layers infeasible: the layer that needs the most memory even on
+    /// its best mesh, and how much (per device). Null when the budget never bound.
+    /// </summary>
+    public (int Layer, double Bytes)? TightestLayer =>
+        _leastMemoryByLayer.IsEmpty ? null : _leastMemoryByLayer.MaxBy(kv => kv.Value) is var kv ? (kv.Key, kv.Value) : null;
 
     /// <summary>Intra-op solves performed (distinct layer structures × meshes), for reports.</summary>
     public int Solves => _stats.Count;
@@ -106,8 +114,9 @@ public sealed class IntraStageCosts : IStageCostProvider
             result = IntraOpPass.Run(layer.Graph, mesh, _options);
             _stats.Add(result.Stats);
         }
-        catch (MemoryBudgetException)
+        catch (MemoryBudgetException e)
         {
+            _leastMemoryByLayer.AddOrUpdate(layer.Layer, e.MinimumBytes, (_, old) => Math.Min(old, e.MinimumBytes));
             return LayerCost.None;
         }
         return LayerCost.From(layer, result);

@@ -41,3 +41,24 @@ public sealed class AutoPlannerEndToEndTests
         Assert.Equal(4, r.Plan.Stages.Sum(s => s.Submesh.Count));
     }
 }
+
+public sealed class AutoPlannerBudgetTests
+{
+    [Fact]
+    public void AnImpossibleBudgetSaysWhatTheTightestLayerNeeds()
+    {
+        var e = Assert.Throws<Alpa.Planner.Inter.InterOpException>(() => AutoPlanner.Plan(ModelZoo.Get("mlp"), BuiltInClusters.P3(1, 2),
+            new AutoPlanOptions { Method = PlanMethod.IntraOnly, MemoryBudgetBytes = 1e3 }));
+        Assert.Equal("memory_budget", e.Field);
+        Assert.Contains("needs at least", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void IntraOnlyIsOneStageOnTheWholeCluster()
+    {
+        var r = AutoPlanner.Plan(ModelZoo.Get("mlp"), BuiltInClusters.P3(1, 4), new AutoPlanOptions { Method = PlanMethod.IntraOnly });
+        var stage = Assert.Single(r.Plan.Stages);
+        Assert.Equal(4, stage.Submesh.Count);
+        Assert.True(r.Solver.Solves > 0 && r.Solver.ProvenOptimal == r.Solver.Solves);
+    }
+}
