@@ -31,6 +31,7 @@ internal sealed class TrainCommand : ICommand
         new("optimizer", "NAME", "adam (default) or sgd"),
         new("momentum", "X", "SGD momentum (default 0.9)"),
         new("weight-decay", "X", "decoupled weight decay (default 0)"),
+        new("adam-eps", "X", "Adam's ε (default 1e-8; --check comparisons of parameters whose gradient is exactly zero want 1e-6)"),
         new("clip", "X", "clip gradients to this global norm (default: no clipping)"),
         new("remat", null, "recompute each layer's activations in the backward pass"),
         new("seed", "N", "seed of the initialization and the data (default 0)"),
@@ -49,7 +50,7 @@ internal sealed class TrainCommand : ICommand
         var optimizerName = args.Value("optimizer") ?? "adam";
         Optimizer optimizer = optimizerName switch
         {
-            "adam" => new Adam { WeightDecay = Number(args, "weight-decay", 0) },
+            "adam" => new Adam { WeightDecay = Number(args, "weight-decay", 0), Epsilon = Number(args, "adam-eps", 1e-8) },
             "sgd" => new Sgd { Momentum = Number(args, "momentum", 0.9), WeightDecay = Number(args, "weight-decay", 0) },
             _ => throw new UsageException($"--optimizer must be adam or sgd, got '{optimizerName}'"),
         };
