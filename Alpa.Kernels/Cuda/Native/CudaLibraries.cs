@@ -95,7 +95,7 @@ public static class CudaLibraries
             _ => "install NCCL (`apt-get install libnccl2`, or pip's nvidia-nccl-cu12)",
         };
         var prefix = library == CudaLibrary.Driver ? $"no CUDA driver found ({what})" : $"cannot load {library} ({what})";
-        return $"{prefix}: {install}, or set {EnvironmentVariable(library)} to the library's path";
+        return $"{prefix}: {install}, or set {EnvironmentVariable(library)} to its full path";
     }
 
     /// <summary>The address of <paramref name="symbol"/> in a loaded library.</summary>
