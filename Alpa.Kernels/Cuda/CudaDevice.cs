@@ -142,6 +142,13 @@ public sealed unsafe class CudaDevice : Device
         Stream.Synchronize();
     }
 
+    /// <summary>Waits for the stream without the disposed check: the pool frees its blocks during <see cref="NativeResource.Dispose"/>.</summary>
+    internal void SynchronizeForRelease()
+    {
+        CudaStatus.ThrowIfFailed(CudaDriver.Api.CtxSetCurrent(_context));
+        CudaStatus.ThrowIfFailed(CudaDriver.Api.StreamSynchronize(Stream.Handle));
+    }
+
     public override DeviceMemoryStats Memory => _pool.Stats;
     public override void ResetPeak() => _pool.ResetPeak();
 
@@ -157,8 +164,7 @@ public sealed unsafe class CudaDevice : Device
     protected override void ReleaseNative(bool disposing)
     {
         if (!disposing) return;
-        CudaStatus.ThrowIfFailed(CudaDriver.Api.CtxSetCurrent(_context));
-        Stream.Synchronize();
+        SynchronizeForRelease();
         if (_blas.IsValueCreated) _blas.Value.Dispose();
         if (_module.IsValueCreated) _module.Value.Dispose();
         _pool.Dispose();

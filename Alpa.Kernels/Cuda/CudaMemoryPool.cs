@@ -72,7 +72,7 @@ internal sealed unsafe class CudaMemoryPool(CudaDevice device) : NativeResource
     /// <summary>Frees the cached blocks (after the stream has finished with them).</summary>
     public void Trim()
     {
-        device.Synchronize();
+        device.SynchronizeForRelease();
         lock (_gate)
         {
             foreach (var (size, stack) in _free)

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Alpa.Kernels;
 using Alpa.Silo.Selftest;
 
 namespace Alpa.Silo.Cli;
@@ -38,8 +39,19 @@ internal sealed class SelftestCommand : ICommand
         }
         var only = args.Value("only");
         Func<string, bool>? filter = only is null ? null : name => name.Contains(only, StringComparison.OrdinalIgnoreCase);
-        var report = SelftestRunner.Run(backend, filter, r => { if (!context.Json && !r.Passed) context.Err.WriteLine($"FAIL {r.Name}: {Describe(r)}"); });
-        var bench = backend == SelftestBackend.Cuda && args.Has("bench") ? CudaGemmBench.Run() : null;
+        SelftestReport report;
+        IReadOnlyList<GemmRate>? bench;
+        try
+        {
+            report = SelftestRunner.Run(backend, filter, r => { if (!context.Json && !r.Passed) context.Err.WriteLine($"FAIL {r.Name}: {Describe(r)}"); });
+            bench = backend == SelftestBackend.Cuda && args.Has("bench") ? CudaGemmBench.Run() : null;
+        }
+        catch (KernelException e) when (backend == SelftestBackend.Cuda)
+        {
+            if (context.Json) context.WriteJson(w => WriteUnavailable(w, e.Message));
+            context.Err.WriteLine($"alpa selftest --backend cuda: {e.Message}");
+            return CliApp.Failed;
+        }
         if (context.Json) context.WriteJson(w => WriteJson(w, report, bench));
         else WriteText(context.Out, report, bench);
         return report.Passed ? CliApp.Ok : CliApp.Failed;

@@ -48,7 +48,10 @@ public sealed class CpuSelftestEngine : SelftestEngine
     protected override void Dispose(bool disposing) => _device.Dispose();
 }
 
-/// <summary>The CUDA backend: each node of the graph in order through <see cref="CudaOpDispatch"/>.</summary>
+/// <summary>
+/// The CUDA backend: each node of the graph in order through <see cref="CudaOpDispatch"/>. The
+/// kernels are compiled when the engine is made, so a missing NVRTC or a compile error shows once.
+/// </summary>
 public sealed class CudaSelftestEngine : SelftestEngine
 {
     private readonly CudaDevice _device;
@@ -57,6 +60,15 @@ public sealed class CudaSelftestEngine : SelftestEngine
     {
         if (SelftestRunner.CudaUnavailableReason() is { } reason) throw new NativeLibraryException(reason);
         _device = new CudaDevice(ordinal);
+        try
+        {
+            _ = _device.Kernels;
+        }
+        catch (KernelException)
+        {
+            _device.Dispose();
+            throw;
+        }
     }
 
     public CudaDevice Device => _device;
