@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Alpa.Kernels;
+using Alpa.Kernels.Cuda;
 using Alpa.Silo.Selftest;
 
 namespace Alpa.Silo.Cli;
@@ -41,10 +42,16 @@ internal sealed class SelftestCommand : ICommand
         Func<string, bool>? filter = only is null ? null : name => name.Contains(only, StringComparison.OrdinalIgnoreCase);
         SelftestReport report;
         IReadOnlyList<GemmRate>? bench;
+        IReadOnlyList<CollectiveResult>? collectives = null;
         try
         {
             report = SelftestRunner.Run(backend, filter, r => { if (!context.Json && !r.Passed) context.Err.WriteLine($"FAIL {r.Name}: {Describe(r)}"); });
             bench = backend == SelftestBackend.Cuda && args.Has("bench") ? CudaGemmBench.Run() : null;
+            if (backend == SelftestBackend.Cuda && only is null)
+            {
+                using var device = new CudaDevice();
+                collectives = NcclSelftest.Run(device);
+            }
         }
         catch (KernelException e) when (backend == SelftestBackend.Cuda)
         {
@@ -52,15 +59,16 @@ internal sealed class SelftestCommand : ICommand
             context.Err.WriteLine($"alpa selftest --backend cuda: {e.Message}");
             return CliApp.Failed;
         }
-        if (context.Json) context.WriteJson(w => WriteJson(w, report, bench));
-        else WriteText(context.Out, report, bench);
-        return report.Passed ? CliApp.Ok : CliApp.Failed;
+        if (context.Json) context.WriteJson(w => WriteJson(w, report, bench, collectives));
+        else WriteText(context.Out, report, bench, collectives);
+        var collectivesOk = collectives is null || collectives.All(c => c.Passed || c.Skipped);
+        return report.Passed && collectivesOk ? CliApp.Ok : CliApp.Failed;
     }
 
     private static string Describe(SelftestResult r) =>
         r.Message ?? $"relative error {r.Error.ToString("G3", CultureInfo.InvariantCulture)} > {r.Tolerance.ToString("G2", CultureInfo.InvariantCulture)}";
 
-    private static void WriteText(TextWriter o, SelftestReport report, IReadOnlyList<GemmRate>? bench)
+    private static void WriteText(TextWriter o, SelftestReport report, IReadOnlyList<GemmRate>? bench, IReadOnlyList<CollectiveResult>? collectives)
     {
         o.WriteLine($"selftest on {report.Device}: {report.Results.Count} cases");
         o.WriteLine($"{"case",-32} {"rel. error",12} {"tolerance",10}  result");
@@ -69,6 +77,8 @@ internal sealed class SelftestCommand : ICommand
             var error = double.IsNaN(r.Error) ? "-" : r.Error.ToString("0.00e+00", CultureInfo.InvariantCulture);
             o.WriteLine($"{r.Name,-32} {error,12} {r.Tolerance.ToString("0e+00", CultureInfo.InvariantCulture),10}  {(r.Passed ? "ok" : "FAIL " + (r.Message ?? ""))}");
         }
+        foreach (var c in collectives ?? [])
+            o.WriteLine($"{"nccl " + c.Name,-32} {"",12} {"",10}  {(c.Skipped ? "skipped: " : c.Passed ? "ok" : "FAIL ")}{c.Message}");
         if (bench is not null)
         {
             o.WriteLine();
@@ -86,7 +96,7 @@ internal sealed class SelftestCommand : ICommand
         w.WriteEndObject();
     }
 
-    private static void WriteJson(Utf8JsonWriter w, SelftestReport report, IReadOnlyList<GemmRate>? bench)
+    private static void WriteJson(Utf8JsonWriter w, SelftestReport report, IReadOnlyList<GemmRate>? bench, IReadOnlyList<CollectiveResult>? collectives)
     {
         w.WriteStartObject();
         w.WriteString("backend", report.Backend == SelftestBackend.Cpu ? "cpu" : "cuda");
@@ -110,6 +120,20 @@ internal sealed class SelftestCommand : ICommand
             w.WriteEndObject();
         }
         w.WriteEndArray();
+        if (collectives is not null)
+        {
+            w.WriteStartArray("collectives");
+            foreach (var c in collectives)
+            {
+                w.WriteStartObject();
+                w.WriteString("name", c.Name);
+                w.WriteBoolean("passed", c.Passed);
+                w.WriteBoolean("skipped", c.Skipped);
+                if (c.Message is not null) w.WriteString("message", c.Message);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+        }
         if (bench is not null)
         {
             w.WriteStartArray("gemm");

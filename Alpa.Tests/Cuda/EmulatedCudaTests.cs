@@ -21,7 +21,10 @@ public sealed class EmulatedCudaTests
             var library = Path.Combine(dir.FullName, "libemucuda.so");
             Run(CudaSourcesTests.Gxx!, ["-std=c++17", "-shared", "-fPIC", "-O1", $"-DEMU_HEADER=\"\\\"{emulator}/emu_kernel.h\\\"\"",
                                          Path.Combine(emulator, "emu_cuda.cpp"), "-o", library, "-ldl", "-lpthread"], null);
-            var env = new Dictionary<string, string> { ["ALPA_LIBCUDA"] = library, ["ALPA_LIBNVRTC"] = library, ["ALPA_LIBCUBLAS"] = library };
+            var env = new Dictionary<string, string>
+            {
+                ["ALPA_LIBCUDA"] = library, ["ALPA_LIBNVRTC"] = library, ["ALPA_LIBCUBLAS"] = library, ["ALPA_LIBNCCL"] = library,
+            };
             var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
             var json = Run(dotnet, [Path.Combine(AppContext.BaseDirectory, "alpa.dll"), "selftest", "--backend", "cuda", "--json"], env);
             using var doc = JsonDocument.Parse(json);
@@ -31,6 +34,9 @@ public sealed class EmulatedCudaTests
                 .Select(c => c.GetRawText()).ToList();
             Assert.True(failed.Count == 0, string.Join("\n", failed));
             Assert.Equal(112, root.GetProperty("passed").GetInt32());
+            var collectives = root.GetProperty("collectives").EnumerateArray().ToList();
+            Assert.Equal(8, collectives.Count);
+            Assert.All(collectives, c => Assert.True(c.GetProperty("passed").GetBoolean(), c.GetRawText()));
         }
         finally
         {

@@ -137,3 +137,19 @@ API int cublasGemmEx(void* h, int ta, int tb, int m, int n, int k, const void* a
                      const void* B, int bt, int ldb, const void* beta, void* C, int ct, int ldc, int compute, int algo) {
     return cublasGemmStridedBatchedEx(h, ta, tb, m, n, k, alpha, A, at, lda, 0, B, bt, ldb, 0, beta, C, ct, ldc, 0, 1, compute, algo);
 }
+
+// ── NCCL, single rank only: every collective hands the rank its own data ─────────────────────
+static size_t elem(int type) { return type == 9 ? 2 : type == 6 ? 2 : type == 4 || type == 5 || type == 8 ? 8 : type <= 1 ? 1 : 4; }
+static const void* s_pending_send;
+API int ncclGetUniqueId(void* id) { memset(id, 0, 128); return 0; }
+struct UniqueId { char internal[128]; };   // passed by value, as nccl.h declares it
+API int ncclCommInitRank(void** comm, int nranks, UniqueId id, int rank) { (void)id; *comm = malloc(1); return nranks == 1 && rank == 0 ? 0 : 4; }
+API int ncclCommDestroy(void* comm) { free(comm); return 0; }
+API int ncclAllReduce(const void* s, void* r, size_t n, int t, int, void*, void*) { memmove(r, s, n * elem(t)); return 0; }
+API int ncclAllGather(const void* s, void* r, size_t n, int t, void*, void*) { memmove(r, s, n * elem(t)); return 0; }
+API int ncclReduceScatter(const void* s, void* r, size_t n, int t, int, void*, void*) { memmove(r, s, n * elem(t)); return 0; }
+API int ncclSend(const void* s, size_t, int, int peer, void*, void*) { s_pending_send = s; return peer == 0 ? 0 : 4; }
+API int ncclRecv(void* r, size_t n, int t, int peer, void*, void*) { if (peer != 0 || !s_pending_send) return 4; memmove(r, s_pending_send, n * elem(t)); s_pending_send = nullptr; return 0; }
+API int ncclGroupStart() { return 0; }
+API int ncclGroupEnd() { return 0; }
+API const char* ncclGetErrorString(int) { return "emulated NCCL error"; }
