@@ -64,6 +64,16 @@ public sealed class CudaHostTests
         Assert.Contains("/nonexistent/libnccl.so.2", e.Message);
     }
 
+    [Fact]
+    public void NvrtcTargetsTheDeviceOrFallsBackToTheNewestOlderPtx()
+    {
+        Assert.Equal(["--gpu-architecture=sm_90", "--std=c++14", "-default-device"], NvrtcCompiler.Options(90, ptx: false));
+        Assert.Equal("--gpu-architecture=compute_90", NvrtcCompiler.Options(90, ptx: true)[0]);
+        Assert.Equal(90, NvrtcCompiler.FallbackArch(100, [75, 80, 86, 89, 90]));
+        Assert.Equal(80, NvrtcCompiler.FallbackArch(80, [75, 80, 90]));
+        Assert.Null(NvrtcCompiler.FallbackArch(70, [75, 80]));
+    }
+
     /// <summary>The column-major call, run by a naive column-major GEMM, gives the row-major product.</summary>
     [Theory]
     [InlineData(false, false)]

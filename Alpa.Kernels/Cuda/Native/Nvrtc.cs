@@ -15,6 +15,10 @@ internal static unsafe class Nvrtc
         public required delegate* unmanaged<nint, nuint*, NvrtcResult> GetCubinSize { get; init; }
         public required delegate* unmanaged<nint, byte*, NvrtcResult> GetCubin { get; init; }
         public required delegate* unmanaged<nint*, NvrtcResult> DestroyProgram { get; init; }
+        public required delegate* unmanaged<nint, nuint*, NvrtcResult> GetPtxSize { get; init; }
+        public required delegate* unmanaged<nint, byte*, NvrtcResult> GetPtx { get; init; }
+        public required delegate* unmanaged<int*, NvrtcResult> GetNumSupportedArchs { get; init; }
+        public required delegate* unmanaged<int*, NvrtcResult> GetSupportedArchs { get; init; }
     }
 
     public static Exports Api => s_exports.Value;
@@ -33,6 +37,10 @@ internal static unsafe class Nvrtc
             GetCubinSize = (delegate* unmanaged<nint, nuint*, NvrtcResult>)E("nvrtcGetCUBINSize"),
             GetCubin = (delegate* unmanaged<nint, byte*, NvrtcResult>)E("nvrtcGetCUBIN"),
             DestroyProgram = (delegate* unmanaged<nint*, NvrtcResult>)E("nvrtcDestroyProgram"),
+            GetPtxSize = (delegate* unmanaged<nint, nuint*, NvrtcResult>)E("nvrtcGetPTXSize"),
+            GetPtx = (delegate* unmanaged<nint, byte*, NvrtcResult>)E("nvrtcGetPTX"),
+            GetNumSupportedArchs = (delegate* unmanaged<int*, NvrtcResult>)E("nvrtcGetNumSupportedArchs"),
+            GetSupportedArchs = (delegate* unmanaged<int*, NvrtcResult>)E("nvrtcGetSupportedArchs"),
         };
     }
 }

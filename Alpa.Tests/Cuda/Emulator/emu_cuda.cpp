@@ -153,3 +153,9 @@ API int ncclRecv(void* r, size_t n, int t, int peer, void*, void*) { if (peer !=
 API int ncclGroupStart() { return 0; }
 API int ncclGroupEnd() { return 0; }
 API const char* ncclGetErrorString(int) { return "emulated NCCL error"; }
+
+// PTX entry points and the architecture list (the emulator always produces its "cubin")
+API int nvrtcGetPTXSize(Program* p, size_t* n) { return nvrtcGetCUBINSize(p, n); }
+API int nvrtcGetPTX(Program* p, char* out) { return nvrtcGetCUBIN(p, out); }
+API int nvrtcGetNumSupportedArchs(int* n) { *n = 2; return 0; }
+API int nvrtcGetSupportedArchs(int* archs) { archs[0] = 80; archs[1] = 90; return 0; }
