@@ -10,6 +10,7 @@ internal static class CommandRegistry
         new PlanCommand(),
         new SimulateCommand(),
         new BenchCommand(),
+        new SelftestCommand(),
         new HelpCommand(),
     ];
 

@@ -1,6 +1,6 @@
 using Alpa.Planner.Graph;
 
-namespace Alpa.Tests.Reference;
+namespace Alpa.Silo.Selftest.Reference;
 
 // Mixture of experts, GShard style: G groups of S tokens, E experts, capacity C.
 public static partial class ReferenceEvaluator

@@ -1,6 +1,6 @@
 using Alpa.Planner.Graph;
 
-namespace Alpa.Tests.Reference;
+namespace Alpa.Silo.Selftest.Reference;
 
 // Normalization, softmax, embedding, loss, convolution and pooling.
 public static partial class ReferenceEvaluator

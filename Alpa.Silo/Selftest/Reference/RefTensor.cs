@@ -1,6 +1,6 @@
 using Alpa.Planner.Graph;
 
-namespace Alpa.Tests.Reference;
+namespace Alpa.Silo.Selftest.Reference;
 
 /// <summary>
 /// A float64 tensor for the reference evaluator: a shape and its values in row-major order.

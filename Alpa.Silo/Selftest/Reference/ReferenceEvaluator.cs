@@ -1,6 +1,6 @@
 using Alpa.Planner.Graph;
 
-namespace Alpa.Tests.Reference;
+namespace Alpa.Silo.Selftest.Reference;
 
 /// <summary>The value of every node of one evaluation.</summary>
 public sealed class RefValues(Graph graph, RefTensor[] values)
