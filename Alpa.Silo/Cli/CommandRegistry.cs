@@ -8,6 +8,7 @@ internal static class CommandRegistry
         new ModelCommand(),
         new TrainCommand(),
         new PlanCommand(),
+        new BaselineCommand(),
         new SimulateCommand(),
         new HelpCommand(),
     ];
