@@ -76,13 +76,14 @@ public static class BaselinePlanner
         var fitted = new HashSet<(int, int, int, ZeroStage)>();
         foreach (var point in BaselineGrid.Points(method, cluster.Hosts, cluster.DevicesPerHost, blocks, model.Batch, options.MaxMicrobatches))
         {
-            // Without a pipeline more microbatches only split the same work finer: the fewest that fit win.
+            // Without a pipeline more microbatches only split the same work finer: the fewest that fit
+            // without recomputation win (with recomputation a larger count may still fit without it).
             var config = (point.Data, point.Tensor, point.Pipeline, point.Zero);
             if (point.Pipeline == 1 && fitted.Contains(config)) continue;
             var outcome = Evaluate(method, point, space, blocks);
             outcomes.Add(outcome);
             progress?.Report(outcome);
-            if (!outcome.Oom) fitted.Add(config);
+            if (!outcome.Oom && !outcome.Remat) fitted.Add(config);
         }
         // Ranked as alpa plan ranks its candidates: by the stage DP's objective (simulated step breaks ties).
         var best = outcomes.Where(o => !o.Oom).OrderBy(o => o.Result!.Plan.DpObjectiveSeconds).ThenBy(o => o.StepSeconds).FirstOrDefault();

@@ -9,6 +9,7 @@ internal static class CommandRegistry
         new TrainCommand(),
         new PlanCommand(),
         new BaselineCommand(),
+        new BenchCommand(),
         new SimulateCommand(),
         new HelpCommand(),
     ];
