@@ -19,23 +19,31 @@ namespace Alpa.Silo.Cli;
 internal sealed class BenchCommand : ICommand
 {
     public string Name => "bench";
-    public string Summary => "benchmark suites: 'paper' (the paper's weak-scaling comparison with the baselines)";
-    public string Usage => "alpa bench paper [--family gpt|moe|wresnet] [--cluster aws-p3.16xlarge|dgx-h100] [--max-gpus N] [--methods LIST] [--out DIR] [--json]";
+    public string Summary => "benchmark suites: 'paper' (weak scaling vs the baselines), 'intra-ablation' (paper §8.3)";
+    public string Usage => "alpa bench paper|intra-ablation [--family gpt|moe|wresnet] [--cluster aws-p3.16xlarge|dgx-h100] [--max-gpus N] [--methods LIST] [--out DIR] [--json]";
     public IReadOnlyList<CliOption> Options { get; } =
     [
         new("family", "NAME", "gpt, moe or wresnet (default: all three)"),
         new("cluster", "NAME", "aws-p3.16xlarge (default) or dgx-h100, 8 GPUs per host"),
         new("max-gpus", "N", "only sizes run on at most N GPUs (default 64)"),
-        new("methods", "LIST", "comma-separated subset of auto,intra-only,inter-only,baseline (default: all)"),
+        new("methods", "LIST", "comma-separated subset of the suite's methods (paper: auto,intra-only,inter-only,baseline; intra-ablation: intra-only,data,zero2,zero3,heuristic)"),
         new("out", "DIR", "where to write the results and chart (default: bench/results of the repository)"),
     ];
     public (int Min, int Max) Positionals => (1, 1);
 
-    private static readonly string[] AllMethods = ["auto", "intra-only", "inter-only", "baseline"];
+    /// <summary>Each suite's methods; <c>baseline</c> is the family's hand-designed system.</summary>
+    private static readonly Dictionary<string, string[]> Suites = new()
+    {
+        ["paper"] = ["auto", "intra-only", "inter-only", "baseline"],
+        // Paper Figure 9: intra-op only on one mesh, Alpa's ILP against the data-parallel family and the heuristic.
+        ["intra-ablation"] = ["intra-only", "data", "zero2", "zero3", "heuristic"],
+    };
 
     public int Run(CommandArgs args, CliContext context)
     {
-        if (args.Positionals[0] != "paper") throw new UsageException($"unknown suite '{args.Positionals[0]}': the suite is 'paper'");
+        var suite = args.Positionals[0];
+        if (!Suites.TryGetValue(suite, out var allMethods))
+            throw new UsageException($"unknown suite '{suite}': suites are {string.Join(", ", Suites.Keys)}");
         var family = args.Value("family");
         if (family is not null && !PaperSuite.Families.Contains(family))
             throw new UsageException($"--family must be one of {string.Join(", ", PaperSuite.Families)}, got '{family}'");
@@ -43,9 +51,9 @@ internal sealed class BenchCommand : ICommand
         if (!BuiltInClusters.Names.Contains(clusterName))
             throw new UsageException($"--cluster must be one of {string.Join(", ", BuiltInClusters.Names)}, got '{clusterName}'");
         var maxGpus = args.PositiveInt("max-gpus", 64);
-        var methods = (args.Value("methods") ?? string.Join(',', AllMethods)).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var methods = (args.Value("methods") ?? string.Join(',', allMethods)).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         foreach (var m in methods)
-            if (!AllMethods.Contains(m)) throw new UsageException($"--methods takes {string.Join(", ", AllMethods)}, got '{m}'");
+            if (!allMethods.Contains(m)) throw new UsageException($"--methods of '{suite}' takes {string.Join(", ", allMethods)}, got '{m}'");
 
         var cases = PaperSuite.Cases.Where(c => (family is null || c.Family == family) && c.Gpus <= maxGpus).ToArray();
         var rows = new List<BenchRow>();
@@ -68,10 +76,12 @@ internal sealed class BenchCommand : ICommand
         var date = DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
         var dir = args.Value("out") ?? ResultsDirectory();
         Directory.CreateDirectory(dir);
-        var stem = Path.Combine(dir, $"paper-{clusterName}-{date}");
-        var json = Json(rows, clusterName, maxGpus);
+        var stem = Path.Combine(dir, suite == "paper" ? $"paper-{clusterName}-{date}" : $"paper-{suite}-{clusterName}-{date}");
+        rows = BenchRow.Merge(stem + ".json", rows);
+        var json = Json(suite, rows, clusterName, maxGpus);
         File.WriteAllText(stem + ".json", json);
-        File.WriteAllText(stem + ".svg", BenchChart.Svg(rows, $"Alpa vs baselines, weak scaling on {clusterName} (simulated)"));
+        var title = suite == "paper" ? "Alpa vs baselines" : "Intra-op ablation (one mesh)";
+        File.WriteAllText(stem + ".svg", BenchChart.Svg(rows, $"{title}, weak scaling on {clusterName} (simulated)"));
         context.Err.WriteLine($"bench: wrote {stem}.json and {stem}.svg");
         if (context.Json) context.Out.WriteLine(json);
         else WriteTable(context.Out, rows);
@@ -86,15 +96,15 @@ internal sealed class BenchCommand : ICommand
         return Path.Combine("bench", "results");
     }
 
-    private static string Json(IReadOnlyList<BenchRow> rows, string cluster, int maxGpus)
+    private static string Json(string suite, IReadOnlyList<BenchRow> rows, string cluster, int maxGpus)
     {
         using var stream = new MemoryStream();
         using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
         {
             w.WriteStartObject();
-            w.WriteString("suite", "paper");
+            w.WriteString("suite", suite);
             w.WriteString("cluster", cluster);
-            w.WriteNumber("max_gpus", maxGpus);
+            w.WriteNumber("max_gpus", rows.Count == 0 ? maxGpus : rows.Max(r => r.Gpus));
             w.WriteString("throughput", "model FLOPs per step (forward + backward, recomputation not counted) / simulated step time");
             w.WriteStartArray("rows");
             foreach (var r in rows) r.Write(w);
@@ -125,9 +135,9 @@ internal static class BenchRunner
         var clock = Stopwatch.StartNew();
         try
         {
-            if (method == "baseline")
+            if (method == "baseline" || BaselineGrid.Parse(method) is not null)
             {
-                var baseline = PaperSuite.Baseline(c.Family);
+                var baseline = BaselineGrid.Parse(method) ?? PaperSuite.Baseline(c.Family);
                 var r = BaselinePlanner.Plan(baseline, model, cluster);
                 row = row with { Method = BaselineGrid.Name(baseline) };
                 if (r.Best is not { Result: { } best } winner) return row with { Oom = true, CompileSeconds = clock.Elapsed.TotalSeconds };

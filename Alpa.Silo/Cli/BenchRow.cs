@@ -22,6 +22,45 @@ internal sealed record BenchRow
     /// <summary>Why the method does not apply (e.g. fewer layers than devices for inter-only); empty when it ran.</summary>
     public string Error { get; init; } = "";
 
+    /// <summary>
+    /// The rows of an earlier run of the same day in <paramref name="path"/> that <paramref name="fresh"/>
+    /// does not measure again, followed by <paramref name="fresh"/>: partial runs (one family, fewer GPUs)
+    /// add up to one results file.
+    /// </summary>
+    public static List<BenchRow> Merge(string path, IReadOnlyList<BenchRow> fresh)
+    {
+        var rows = new List<BenchRow>();
+        if (File.Exists(path))
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllText(path));
+            foreach (var e in doc.RootElement.GetProperty("rows").EnumerateArray())
+            {
+                var old = Read(e);
+                if (!fresh.Any(f => f.Model == old.Model && f.Gpus == old.Gpus && f.Method == old.Method)) rows.Add(old);
+            }
+        }
+        rows.AddRange(fresh);
+        var order = new[] { "gpt", "moe", "wresnet" };
+        return [.. rows.OrderBy(r => Array.IndexOf(order, r.Family)).ThenBy(r => r.Gpus).ThenBy(r => MethodOrder(r.Method))];
+    }
+
+    private static int MethodOrder(string method) => method switch { "auto" => 0, "intra-only" => 1, "inter-only" => 2, _ => 3 };
+
+    private static BenchRow Read(JsonElement e) => new()
+    {
+        Family = e.GetProperty("family").GetString()!,
+        Model = e.GetProperty("model").GetString()!,
+        Gpus = e.GetProperty("gpus").GetInt32(),
+        Method = e.GetProperty("method").GetString()!,
+        TflopsPerDevice = e.GetProperty("tflops_per_device").GetDouble(),
+        Pflops = e.GetProperty("pflops").GetDouble(),
+        Oom = e.GetProperty("oom").GetBoolean(),
+        CompileSeconds = e.GetProperty("compile_seconds").GetDouble(),
+        StepSeconds = e.GetProperty("step_seconds").GetDouble(),
+        Config = e.TryGetProperty("config", out var c) ? c.GetString() ?? "" : "",
+        Error = e.TryGetProperty("error", out var x) ? x.GetString() ?? "" : "",
+    };
+
     public void Write(Utf8JsonWriter w)
     {
         w.WriteStartObject();

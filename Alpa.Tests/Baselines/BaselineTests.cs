@@ -97,6 +97,18 @@ public sealed class BaselineFamilyTests
     }
 
     [Fact]
+    public void DeepSpeedShardsExpertsOverTheDataAxisAndKeepsZero2StorageReplicated()
+    {
+        var r = BaselinePlanner.Plan(BaselineMethod.DeepSpeed, ModelZoo.Get("moe-tiny"), BuiltInClusters.P3(1, 4));
+        var zero2 = r.Grid.First(o => o.Point is { Zero: ZeroStage.Two, Tensor: 1 } && !o.Oom);
+        var specs = Assert.Single(zero2.Result!.Plan.Stages).ParameterSpecs;
+        var experts = specs.Where(p => p.Key.Contains(".experts.", StringComparison.Ordinal)).ToArray();
+        Assert.NotEmpty(experts);
+        Assert.All(experts, p => Assert.Equal("S0", p.Value[0]));
+        Assert.All(specs.Except(experts), p => Assert.DoesNotContain("S0", p.Value));
+    }
+
+    [Fact]
     public void MegatronPlansKeepTensorGroupsInsideHostsAndStagesEqual()
     {
         var cluster = BuiltInClusters.P3(2, 2);
