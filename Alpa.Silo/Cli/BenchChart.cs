@@ -11,7 +11,7 @@ namespace Alpa.Silo.Cli;
 /// </summary>
 internal static class BenchChart
 {
-    private const int PanelWidth = 420, PanelHeight = 300, Left = 60, Top = 50, Bottom = 60, Gap = 30;
+    private const int PanelWidth = 420, PanelHeight = 300, Left = 60, Top = 64, Bottom = 60, Gap = 30;
     private static readonly string[] Colors = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948"];
 
     public static string Svg(IReadOnlyList<BenchRow> rows, string title)
@@ -19,7 +19,8 @@ internal static class BenchChart
         var families = rows.Select(r => r.Family).Distinct().ToArray();
         var methods = rows.Select(r => r.Method).Distinct().ToArray();
         var width = Left + families.Length * (PanelWidth + Gap);
-        var height = Top + PanelHeight + Bottom + 20 * ((methods.Length + 3) / 4);
+        var perRow = Math.Max(1, (width - Left) / 140);
+        var height = Top + PanelHeight + Bottom + 20 * ((methods.Length + perRow - 1) / perRow);
         var s = new StringBuilder();
         s.Append(Inv($"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"11\">\n"));
         s.Append(Inv($"<rect width=\"{width}\" height=\"{height}\" fill=\"white\"/>\n"));
@@ -28,8 +29,8 @@ internal static class BenchChart
             Panel(s, rows.Where(r => r.Family == families[f]).ToArray(), families[f], methods, Left + f * (PanelWidth + Gap));
         for (var m = 0; m < methods.Length; m++)
         {
-            var x = Left + m % 4 * 150;
-            var y = Top + PanelHeight + Bottom - 5 + m / 4 * 20;
+            var x = Left + m % perRow * 140;
+            var y = Top + PanelHeight + Bottom - 5 + m / perRow * 20;
             s.Append(Inv($"<rect x=\"{x}\" y=\"{y - 10}\" width=\"12\" height=\"12\" fill=\"{Colors[m % Colors.Length]}\"/>"));
             s.Append(Inv($"<text x=\"{x + 18}\" y=\"{y}\">{Esc(methods[m])}</text>\n"));
         }
@@ -49,7 +50,7 @@ internal static class BenchChart
         {
             var y = y0 - t * PanelHeight / 4.0;
             s.Append(Inv($"<line x1=\"{x0 - 4}\" y1=\"{y:F1}\" x2=\"{x0}\" y2=\"{y:F1}\" stroke=\"black\"/>"));
-            s.Append(Inv($"<text x=\"{x0 - 6}\" y=\"{y + 4:F1}\" text-anchor=\"end\">{max * t / 4:G3}</text>\n"));
+            s.Append(Inv($"<text x=\"{x0 - 6}\" y=\"{y + 4:F1}\" text-anchor=\"end\">{Tick(max * t / 4)}</text>\n"));
         }
         s.Append(Inv($"<text transform=\"translate({x0 - 45},{Top + PanelHeight / 2}) rotate(-90)\" text-anchor=\"middle\">PFLOPS</text>\n"));
         var group = PanelWidth / (double)Math.Max(1, gpus.Length);
@@ -75,6 +76,8 @@ internal static class BenchChart
         }
         s.Append(Inv($"<text x=\"{x0 + PanelWidth}\" y=\"{y0 + 34}\" text-anchor=\"end\" fill=\"red\">× = OOM</text>\n"));
     }
+
+    private static string Tick(double v) => v.ToString(v >= 10 ? "0" : v >= 1 ? "0.#" : "0.###", CultureInfo.InvariantCulture);
 
     private static string Esc(string text) => SecurityElement.Escape(text) ?? "";
 

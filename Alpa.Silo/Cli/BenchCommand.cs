@@ -20,12 +20,13 @@ internal sealed class BenchCommand : ICommand
 {
     public string Name => "bench";
     public string Summary => "benchmark suites: 'paper' (weak scaling vs the baselines), 'intra-ablation' (paper §8.3)";
-    public string Usage => "alpa bench paper|intra-ablation [--family gpt|moe|wresnet] [--cluster aws-p3.16xlarge|dgx-h100] [--max-gpus N] [--methods LIST] [--out DIR] [--json]";
+    public string Usage => "alpa bench paper|intra-ablation [--family gpt|moe|wresnet] [--cluster aws-p3.16xlarge|dgx-h100] [--max-gpus N] [--min-gpus N] [--methods LIST] [--out DIR] [--json]";
     public IReadOnlyList<CliOption> Options { get; } =
     [
         new("family", "NAME", "gpt, moe or wresnet (default: all three)"),
         new("cluster", "NAME", "aws-p3.16xlarge (default) or dgx-h100, 8 GPUs per host"),
         new("max-gpus", "N", "only sizes run on at most N GPUs (default 64)"),
+        new("min-gpus", "N", "only sizes run on at least N GPUs (default 1; with --max-gpus, one weak-scaling point)"),
         new("methods", "LIST", "comma-separated subset of the suite's methods (paper: auto,intra-only,inter-only,baseline; intra-ablation: intra-only,data,zero2,zero3,heuristic)"),
         new("out", "DIR", "where to write the results and chart (default: bench/results of the repository)"),
     ];
@@ -51,11 +52,12 @@ internal sealed class BenchCommand : ICommand
         if (!BuiltInClusters.Names.Contains(clusterName))
             throw new UsageException($"--cluster must be one of {string.Join(", ", BuiltInClusters.Names)}, got '{clusterName}'");
         var maxGpus = args.PositiveInt("max-gpus", 64);
+        var minGpus = args.PositiveInt("min-gpus", 1);
         var methods = (args.Value("methods") ?? string.Join(',', allMethods)).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         foreach (var m in methods)
             if (!allMethods.Contains(m)) throw new UsageException($"--methods of '{suite}' takes {string.Join(", ", allMethods)}, got '{m}'");
 
-        var cases = PaperSuite.Cases.Where(c => (family is null || c.Family == family) && c.Gpus <= maxGpus).ToArray();
+        var cases = PaperSuite.Cases.Where(c => (family is null || c.Family == family) && c.Gpus <= maxGpus && c.Gpus >= minGpus).ToArray();
         var rows = new List<BenchRow>();
         foreach (var c in cases)
         {
