@@ -41,7 +41,8 @@ internal static class BenchChart
     private static void Panel(StringBuilder s, BenchRow[] rows, string family, string[] methods, int x0)
     {
         var gpus = rows.Select(r => r.Gpus).Distinct().Order().ToArray();
-        var max = Math.Max(1e-9, rows.Where(r => !r.Oom && r.Error.Length == 0).Select(r => r.Pflops).DefaultIfEmpty(0).Max()) * 1.1;
+        var max = Nice(Math.Max(1e-9, rows.Where(r => !r.Oom && r.Error.Length == 0).Select(r => r.Pflops).DefaultIfEmpty(0).Max()));
+        var present = methods.Select((m, i) => (Name: m, Color: i)).Where(m => rows.Any(r => r.Method == m.Name)).ToArray();
         var y0 = Top + PanelHeight;
         s.Append(Inv($"<text x=\"{x0 + PanelWidth / 2}\" y=\"{Top - 12}\" text-anchor=\"middle\" font-size=\"13\">{Esc(family)}</text>\n"));
         s.Append(Inv($"<line x1=\"{x0}\" y1=\"{y0}\" x2=\"{x0 + PanelWidth}\" y2=\"{y0}\" stroke=\"black\"/>"));
@@ -54,14 +55,14 @@ internal static class BenchChart
         }
         s.Append(Inv($"<text transform=\"translate({x0 - 45},{Top + PanelHeight / 2}) rotate(-90)\" text-anchor=\"middle\">PFLOPS</text>\n"));
         var group = PanelWidth / (double)Math.Max(1, gpus.Length);
-        var bar = group * 0.8 / methods.Length;
+        var bar = group * 0.8 / present.Length;
         for (var g = 0; g < gpus.Length; g++)
         {
             var gx = x0 + g * group + group * 0.1;
             s.Append(Inv($"<text x=\"{gx + group * 0.4:F1}\" y=\"{y0 + 16}\" text-anchor=\"middle\">{gpus[g]} GPU{(gpus[g] > 1 ? "s" : "")}</text>\n"));
-            for (var m = 0; m < methods.Length; m++)
+            for (var m = 0; m < present.Length; m++)
             {
-                var r = rows.FirstOrDefault(r => r.Gpus == gpus[g] && r.Method == methods[m]);
+                var r = rows.FirstOrDefault(r => r.Gpus == gpus[g] && r.Method == present[m].Name);
                 if (r is null) continue;
                 var bx = gx + m * bar;
                 if (r.Oom || r.Error.Length > 0)
@@ -71,10 +72,17 @@ internal static class BenchChart
                     continue;
                 }
                 var h = r.Pflops / max * PanelHeight;
-                s.Append(Inv($"<rect x=\"{bx:F1}\" y=\"{y0 - h:F1}\" width=\"{bar * 0.9:F1}\" height=\"{h:F1}\" fill=\"{Colors[m % Colors.Length]}\"><title>{Esc($"{r.Model} {r.Method}: {r.TflopsPerDevice:F2} TFLOPS/dev, {r.Pflops:F3} PFLOPS {r.Config}")}</title></rect>\n"));
+                s.Append(Inv($"<rect x=\"{bx:F1}\" y=\"{y0 - h:F1}\" width=\"{bar * 0.9:F1}\" height=\"{h:F1}\" fill=\"{Colors[present[m].Color % Colors.Length]}\"><title>{Esc($"{r.Model} {r.Method}: {r.TflopsPerDevice:F2} TFLOPS/dev, {r.Pflops:F3} PFLOPS {r.Config}")}</title></rect>\n"));
             }
         }
         s.Append(Inv($"<text x=\"{x0 + PanelWidth}\" y=\"{y0 + 34}\" text-anchor=\"end\" fill=\"red\">× = OOM</text>\n"));
+    }
+
+    /// <summary>The least of 1, 2, 4, 5 or 10 × a power of ten that is ≥ <paramref name="v"/>·1.05.</summary>
+    private static double Nice(double v)
+    {
+        var p = Math.Pow(10, Math.Floor(Math.Log10(v * 1.05)));
+        return new[] { 1, 2, 4, 5, 10 }.Select(k => k * p).First(x => x >= v * 1.05);
     }
 
     private static string Tick(double v) => v.ToString(v >= 10 ? "0" : v >= 1 ? "0.#" : "0.###", CultureInfo.InvariantCulture);
