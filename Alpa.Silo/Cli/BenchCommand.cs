@@ -58,22 +58,7 @@ internal sealed class BenchCommand : ICommand
             if (!allMethods.Contains(m)) throw new UsageException($"--methods of '{suite}' takes {string.Join(", ", allMethods)}, got '{m}'");
 
         var cases = PaperSuite.Cases.Where(c => (family is null || c.Family == family) && c.Gpus <= maxGpus && c.Gpus >= minGpus).ToArray();
-        var rows = new List<BenchRow>();
-        foreach (var c in cases)
-        {
-            var (hosts, perHost) = PaperSuite.Shape(c.Gpus);
-            var cluster = BuiltInClusters.Resolve(new ClusterName(clusterName, hosts, perHost));
-            var model = ModelZoo.Get(c.Model);
-            var flops = PaperSuite.ModelFlopsPerStep(model);
-            foreach (var m in methods)
-            {
-                var row = BenchRunner.Run(c, model, cluster, m, flops);
-                rows.Add(row);
-                context.Err.WriteLine($"bench: {c.Model,-13} {c.Gpus,2} GPUs {row.Method,-10} " +
-                    (row.Error.Length > 0 ? $"n/a ({row.Error})" : row.Oom ? "OOM" : $"{row.TflopsPerDevice,7:F2} TFLOPS/dev {row.Config}") +
-                    $" [{row.CompileSeconds:F1} s]");
-            }
-        }
+        var rows = Measure(cases, clusterName, methods, context.Err);
 
         var date = DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
         var dir = args.Value("out") ?? ResultsDirectory();
@@ -88,6 +73,27 @@ internal sealed class BenchCommand : ICommand
         if (context.Json) context.Out.WriteLine(json);
         else WriteTable(context.Out, rows);
         return CliApp.Ok;
+    }
+
+    private static List<BenchRow> Measure(IReadOnlyList<PaperCase> cases, string clusterName, IReadOnlyList<string> methods, TextWriter log)
+    {
+        var rows = new List<BenchRow>();
+        foreach (var c in cases)
+        {
+            var (hosts, perHost) = PaperSuite.Shape(c.Gpus);
+            var cluster = BuiltInClusters.Resolve(new ClusterName(clusterName, hosts, perHost));
+            var model = ModelZoo.Get(c.Model);
+            var flops = PaperSuite.ModelFlopsPerStep(model);
+            foreach (var m in methods)
+            {
+                var row = BenchRunner.Run(c, model, cluster, m, flops);
+                rows.Add(row);
+                log.WriteLine($"bench: {c.Model,-13} {c.Gpus,2} GPUs {row.Method,-10} " +
+                    (row.Error.Length > 0 ? $"n/a ({row.Error})" : row.Oom ? "OOM" : $"{row.TflopsPerDevice,7:F2} TFLOPS/dev {row.Config}") +
+                    $" [{row.CompileSeconds:F1} s]");
+            }
+        }
+        return rows;
     }
 
     /// <summary>bench/results of the repository holding the working directory (the directory with Alpa.sln), else of the working directory.</summary>
