@@ -11,7 +11,7 @@ namespace Alpa.Silo.Cli;
 /// </summary>
 internal static class BenchChart
 {
-    private const int PanelWidth = 420, PanelHeight = 300, Left = 60, Top = 64, Bottom = 60, Gap = 30;
+    private const int PanelWidth = 420, PanelHeight = 300, Left = 60, Top = 64, Bottom = 60, Gap = 70;
     private static readonly string[] Colors = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948"];
 
     public static string Svg(IReadOnlyList<BenchRow> rows, string title)
