@@ -130,6 +130,16 @@ internal static class IlpSolver
             var obj = _obj.ToArray();
             var rowLo = _rowLo.ToArray();
             var rowUp = _rowUp.ToArray();
+            // CBC's C interface keeps process-wide state in its solve driver: one model at a time in
+            // the process, whoever calls (stage costs, tests, commands running in parallel).
+            lock (s_cbcGate) return SolveLocked(n, start, index, value, lower, upper, obj, rowLo, rowUp, nodeLimit);
+        }
+
+        private static readonly object s_cbcGate = new();
+
+        private Result? SolveLocked(int n, int[] start, int[] index, double[] value, double[] lower, double[] upper,
+                                    double[] obj, double[] rowLo, double[] rowUp, int nodeLimit)
+        {
             // The first native call loads the library: a missing one becomes a typed error there.
             var model = Cbc.Call(Cbc.Cbc_newModel);
             try
