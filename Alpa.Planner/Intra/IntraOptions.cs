@@ -27,6 +27,26 @@ public sealed record IntraOptions
     public IReadOnlyDictionary<string, IReadOnlyList<string>>? FixedSpecs { get; init; }
     /// <summary>Strategy ids a heavy op may not take (node name → ids): for runner-up analysis.</summary>
     public IReadOnlyDictionary<string, IReadOnlySet<string>>? ForbiddenStrategies { get; init; }
+    /// <summary>
+    /// Restricts the search space to a family of plans (the hand-designed baselines): strategies
+    /// and parameter layouts it rejects are left out. Null: Alpa's full space.
+    /// </summary>
+    public IStrategyFilter? StrategyFilter { get; init; }
+}
+
+/// <summary>
+/// A rule that keeps only some strategies of the intra-op space, e.g. "the data axis splits only the
+/// batch dimension" for a data-parallel baseline. Must depend only on the node's structure (shape,
+/// op, role) and the mesh, not on its position, so that structure-cached costs stay valid; must keep
+/// at least the replicated choice.
+/// </summary>
+public interface IStrategyFilter
+{
+    /// <summary>Whether a heavy op or a leaf outside a parameter group may take <paramref name="strategy"/>.</summary>
+    bool Allows(Node node, Strategy strategy, LogicalMesh mesh);
+
+    /// <summary>Whether a parameter may be stored at <paramref name="storage"/> and updated (optimizer state kept) at <paramref name="update"/>.</summary>
+    bool AllowsParameter(Node parameter, Sharding.ShardingSpec storage, Sharding.ShardingSpec update, LogicalMesh mesh);
 }
 
 /// <summary>Solver statistics of one intra-op solve. Wall-clock time is measured by the caller (the planner is pure).</summary>

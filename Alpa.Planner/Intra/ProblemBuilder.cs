@@ -71,6 +71,7 @@ internal sealed partial class ProblemBuilder
         {
             var all = StrategyEnumerator.Enumerate(n, _mesh, _gradProducers.Contains(n));
             var kept = Filter(n, all, s => s.Output);
+            if (_options.StrategyFilter is { } family) kept = Keep(n, kept, s => family.Allows(n, s, _mesh));
             NewVariable(n, kept);
             return;
         }
@@ -97,6 +98,7 @@ internal sealed partial class ProblemBuilder
         // A pinned optimizer state pins the update layout U.
         foreach (var state in g.States)
             kept = Filter(state, kept, pr => pr.U);
+        if (_options.StrategyFilter is { } family) kept = Keep(p, kept, pr => family.AllowsParameter(p, pr.S, pr.U, _mesh));
         _pairs[p] = kept;
         var leaf = StrategyEnumerator.Enumerate(p, _mesh);
         NewVariable(p, [.. kept.Select(pr => leaf.First(l => l.Output.Equals(pr.S)))]);
@@ -185,6 +187,15 @@ internal sealed partial class ProblemBuilder
         var result = kept.ToArray();
         if (result.Length == 0)
             throw new IntraOpException($"node '{n.Name}' has no strategy left on mesh ({_mesh.N0}, {_mesh.N1}) after the pinned spec / forbidden strategies: relax them") { Field = n.Name };
+        return result;
+    }
+
+    /// <summary>The items the strategy filter keeps; none left is an error naming the node.</summary>
+    private T[] Keep<T>(Node n, T[] items, Func<T, bool> allowed)
+    {
+        var result = items.Where(allowed).ToArray();
+        if (result.Length == 0)
+            throw new IntraOpException($"node '{n.Name}' has no strategy left on mesh ({_mesh.N0}, {_mesh.N1}) under the strategy filter: the filter must keep the replicated choice") { Field = n.Name };
         return result;
     }
 

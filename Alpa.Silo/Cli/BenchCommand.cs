@@ -18,15 +18,22 @@ internal sealed class BenchCommand : ICommand
             ["train"] = ("model-FLOPs utilization of a CPU training step (GPT h256, 4 layers, seq 128, batch 8)", Train),
             ["plan"] = ("planning time on the paper's weak-scaling series (--only MODEL to run one)", Plan),
             ["intra"] = ("intra-op pass on a 6-layer slice of GPT-39B (training graph) on 8 V100s, every logical mesh", Intra),
+            ["paper"] = ("the paper's weak-scaling benchmark: auto, intra-only, inter-only and the family's baseline (--family, --cluster, --min-gpus, --max-gpus, --methods)", PaperBench.Run),
+            ["intra-ablation"] = ("the paper's intra-op ablation on one mesh: ILP vs data, ZeRO-2, ZeRO-3, heuristic", PaperBench.Run),
         };
 
     public string Name => "bench";
     public string Summary => "benchmark suites: " + string.Join(", ", Suites.Keys) + ", transport (results in bench/results/)";
-    public string Usage => "alpa bench SUITE [--only MODEL] [--max-gpus N]   (suites: " + string.Join(", ", Suites.Keys) + ")";
+    public string Usage => "alpa bench SUITE [options]   (suites: " + string.Join(", ", Suites.Keys) + ", transport)";
     public IReadOnlyList<CliOption> Options { get; } =
     [
         new("only", "MODEL", "plan: run only this model of the series"),
-        new("max-gpus", "N", "plan: skip models whose paper GPU count exceeds N"),
+        new("max-gpus", "N", "plan, paper: skip models whose paper GPU count exceeds N"),
+        new("min-gpus", "N", "paper: only sizes run on at least N GPUs"),
+        new("family", "NAME", "paper: gpt, moe or wresnet (default: all three)"),
+        new("cluster", "NAME", "paper: aws-p3.16xlarge (default) or dgx-h100"),
+        new("methods", "LIST", "paper: comma-separated subset of the suite's methods"),
+        new("out", "DIR", "paper: where to write the results and chart (default: bench/results)"),
     ];
     public (int Min, int Max) Positionals => (1, 1);
 

@@ -8,6 +8,8 @@ internal static class CommandRegistry
         new ModelCommand(),
         new TrainCommand(),
         new PlanCommand(),
+        new BaselineCommand(),
+        new BenchCommand(),
         new SimulateCommand(),
         new BenchCommand(),
         new SelftestCommand(),
