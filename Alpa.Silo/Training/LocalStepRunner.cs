@@ -27,11 +27,7 @@ public sealed class LocalStepRunner : IStepRunner, IDisposable
 
     public float TrainStep(IReadOnlyDictionary<string, HostTensor> batch, float learningRate, int step)
     {
-        var inputs = new Dictionary<string, HostTensor>(batch, StringComparer.Ordinal)
-        {
-            ["optimizer.lr"] = HostTensor.Scalar(learningRate),
-            ["optimizer.step"] = HostTensor.Scalar(step),
-        };
+        var inputs = Trainer.StepInputs(batch, learningRate, step);
         LastStep = _train.Run(inputs);
         return LastStep.Loss ?? throw new ExecutionException("the training graph has no loss");
     }

@@ -53,6 +53,14 @@ public sealed record TrainingResult(
 /// <summary>The training loop: data order from (seed, step), schedule, periodic held-out evaluation.</summary>
 public static class Trainer
 {
+    /// <summary>A batch plus the optimizer's per-step scalar inputs <c>optimizer.lr</c> and <c>optimizer.step</c>.</summary>
+    public static Dictionary<string, HostTensor> StepInputs(IReadOnlyDictionary<string, HostTensor> batch, float learningRate, int step) =>
+        new(batch, StringComparer.Ordinal)
+        {
+            ["optimizer.lr"] = HostTensor.Scalar(learningRate),
+            ["optimizer.step"] = HostTensor.Scalar(step),
+        };
+
     public static TrainingResult Run(IStepRunner runner, SyntheticData data, TrainerOptions options,
                                      IProgress<StepProgress>? progress = null, CancellationToken cancel = default)
     {
