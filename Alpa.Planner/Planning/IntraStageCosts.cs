@@ -7,8 +7,6 @@ using Alpa.Planner.Intra;
 namespace Alpa.Planner.Planning;
 
 using Graph = Alpa.Planner.Graph.Graph;
-using InterCollective = Alpa.Planner.Inter.CollectiveKind;
-using ShardCollective = Alpa.Planner.Sharding.CollectiveKind;
 
 /// <summary>
 /// Stage costs from the intra-operator pass [Alpa §5.2]: for a stage (a range of clustered layers)
