@@ -1,16 +1,9 @@
+using Alpa.Planner.Sharding;
+
 namespace Alpa.Planner.Inter;
 
 /// <summary>One stage candidate: layers [<see cref="First"/>, <see cref="Last"/>] on a submesh viewed as a logical mesh.</summary>
 public readonly record struct StageKey(int First, int Last, SubmeshShape Submesh, LogicalMeshShape Mesh);
-
-/// <summary>Kinds of collective a plan uses (intra-mesh).</summary>
-public enum CollectiveKind
-{
-    AllReduce,
-    AllGather,
-    ReduceScatter,
-    AllToAll,
-}
 
 /// <summary>A collective that runs once per training step on a stage's mesh (gradient sync).</summary>
 public sealed record StepCollective

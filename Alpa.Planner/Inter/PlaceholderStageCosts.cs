@@ -1,3 +1,4 @@
+using Alpa.Planner.Sharding;
 using Alpa.Planner.Graph;
 
 namespace Alpa.Planner.Inter;

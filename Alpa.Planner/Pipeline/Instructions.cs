@@ -1,3 +1,4 @@
+using Alpa.Planner.Sharding;
 using Alpa.Planner.Inter;
 
 namespace Alpa.Planner.Pipeline;

@@ -4,8 +4,7 @@ using Alpa.Planner.Intra;
 
 namespace Alpa.Planner.Planning;
 
-using InterCollective = Alpa.Planner.Inter.CollectiveKind;
-using ShardCollective = Alpa.Planner.Sharding.CollectiveKind;
+using Alpa.Planner.Sharding;
 
 /// <summary>
 /// The intra-op plan of one layer on one mesh, split the way the stage DP needs it: forward and
@@ -54,8 +53,8 @@ internal sealed record LayerCost
             var comm = 0.0;
             foreach (var c in s.Collectives)
             {
-                if (gradients.Contains(n.Id) && c.Kind is ShardCollective.AllReduce or ShardCollective.ReduceScatter)
-                    sync.Add(new StepCollective { Kind = Map(c.Kind), Axis = c.Axes, Bytes = (long)c.Bytes, Seconds = c.Seconds });
+                if (gradients.Contains(n.Id) && c.Kind is CollectiveKind.AllReduce or CollectiveKind.ReduceScatter)
+                    sync.Add(new StepCollective { Kind = c.Kind, Axis = c.Axes, Bytes = (long)c.Bytes, Seconds = c.Seconds });
                 else comm += c.Seconds;
             }
             var t = s.ComputeSeconds + comm;
@@ -133,12 +132,4 @@ internal sealed record LayerCost
         }
         return set;
     }
-
-    private static InterCollective Map(ShardCollective kind) => kind switch
-    {
-        ShardCollective.AllReduce => InterCollective.AllReduce,
-        ShardCollective.AllGather => InterCollective.AllGather,
-        ShardCollective.ReduceScatter => InterCollective.ReduceScatter,
-        _ => InterCollective.AllToAll,
-    };
 }

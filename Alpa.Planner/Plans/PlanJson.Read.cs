@@ -1,3 +1,4 @@
+using Alpa.Planner.Sharding;
 using System.Text.Json;
 using Alpa.Planner.Inter;
 using Alpa.Planner.Pipeline;

@@ -1,3 +1,4 @@
+using Alpa.Planner.Sharding;
 using System.Text;
 using System.Text.Json;
 using Alpa.Planner.Inter;

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using Alpa.Kernels.Cpu;
 
@@ -24,6 +25,27 @@ public static class BenchMachine
     {
         var r = CpuInfo.Report();
         return $"{r.Model}, {r.Cores} cores, AVX-512: {(r.HasAvx512 ? "yes" : "no")}, OpenBLAS core {r.OpenBlasCore}";
+    }
+
+    /// <summary>FLOP/s of cblas_sgemm on n×n×n with all cores: the best of <paramref name="repetitions"/> runs.</summary>
+    public static unsafe double GemmFlops(int n, int repetitions)
+    {
+        var a = new float[n * n];
+        var b = new float[n * n];
+        var c = new float[n * n];
+        a.AsSpan().Fill(0.5f);
+        b.AsSpan().Fill(0.25f);
+        var best = double.MaxValue;
+        fixed (float* pa = a, pb = b, pc = c)
+        {
+            for (var rep = 0; rep < repetitions; rep++)
+            {
+                var t = Stopwatch.GetTimestamp();
+                CpuBlas.Sgemm(false, false, n, n, n, 1f, pa, n, pb, n, 0f, pc, n);
+                best = Math.Min(best, Stopwatch.GetElapsedTime(t).TotalSeconds);
+            }
+        }
+        return 2.0 * n * n * n / best;
     }
 
     public static string Date() => DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);

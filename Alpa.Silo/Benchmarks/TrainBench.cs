@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using Alpa.Kernels.Cpu;
 using Alpa.Planner.Models;
 using Alpa.Planner.Training;
 using Alpa.Silo.Training;
@@ -62,30 +61,9 @@ public static class TrainBench
             StepSeconds = times[times.Count / 2],
             FlopsPerStep = training.Flops,
             MatmulFlopsPerStep = training.Nodes.Where(n => Planner.Graph.OpCosts.IsMatmulClass(n.Op)).Sum(n => n.Flops),
-            GemmFlopsPerSecond = Gemm2048(),
+            GemmFlopsPerSecond = BenchMachine.GemmFlops(2048, 5),
             Breakdown = last.ByOpKind.Where(k => k.Seconds > 0).Select(k => (k.Op.ToString(), k.Count, k.Seconds, k.Flops)).ToArray(),
         };
-    }
-
-    private static unsafe double Gemm2048()
-    {
-        const int n = 2048;
-        var a = new float[n * n];
-        var b = new float[n * n];
-        var c = new float[n * n];
-        a.AsSpan().Fill(0.5f);
-        b.AsSpan().Fill(0.25f);
-        var best = double.MaxValue;
-        fixed (float* pa = a, pb = b, pc = c)
-        {
-            for (var rep = 0; rep < 5; rep++)
-            {
-                var t = Stopwatch.GetTimestamp();
-                CpuBlas.Sgemm(false, false, n, n, n, 1f, pa, n, pb, n, 0f, pc, n);
-                best = Math.Min(best, Stopwatch.GetElapsedTime(t).TotalSeconds);
-            }
-        }
-        return 2.0 * n * n * n / best;
     }
 
     /// <summary>Writes bench/results/train-mfu.md and returns its path.</summary>

@@ -34,6 +34,19 @@ internal sealed class CommandArgs
     }
 
     /// <summary>
+    /// The option as a finite number ≥ 0 (&gt; 0 when <paramref name="positive"/>), or
+    /// <paramref name="fallback"/> when absent. <paramref name="example"/> shows a valid value.
+    /// </summary>
+    public double Number(string name, double fallback, bool positive = false, string example = "")
+    {
+        var text = Value(name);
+        if (text is null) return fallback;
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !double.IsFinite(v) || v < 0 || (positive && v == 0))
+            throw new UsageException($"--{name} expects a {(positive ? "positive" : "non-negative")} number{example}, got '{text}'");
+        return v;
+    }
+
+    /// <summary>
     /// Parses <paramref name="args"/> (the words after the command name, common flags removed)
     /// against <paramref name="command"/>'s options. Accepts <c>--name value</c>, <c>--name=value</c>
     /// and <c>--</c> to end options.

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using Alpa.Kernels.Cpu;
 using Alpa.Planner.Cluster;
 
 namespace Alpa.Silo.Cli;
@@ -16,32 +15,11 @@ internal static class LocalClusterProbe
     public static ClusterSpec Measure(int hosts, int devicesPerHost)
     {
         var devices = Math.Max(1, hosts * devicesPerHost);
-        var gemm = GemmFlops();
+        var gemm = Benchmarks.BenchMachine.GemmFlops(512, 6);
         var copy = CopyBytesPerSecond();
         var loopback = hosts > 1 ? LoopbackBytesPerSecond() : copy;
         var memory = AvailableMemory() / devices;
         return BuiltInClusters.ForLocal(hosts, devicesPerHost, gemm / devices, copy / devices, loopback, memory);
-    }
-
-    private static unsafe double GemmFlops()
-    {
-        const int n = 512;
-        var a = new float[n * n];
-        var b = new float[n * n];
-        var c = new float[n * n];
-        for (var i = 0; i < a.Length; i++) (a[i], b[i]) = (i % 7 * 0.1f, i % 5 * 0.1f);
-        double best = 0;
-        fixed (float* pa = a, pb = b, pc = c)
-        {
-            for (var rep = 0; rep < 6; rep++)
-            {
-                var t = Stopwatch.GetTimestamp();
-                CpuBlas.Sgemm(false, false, n, n, n, 1f, pa, n, pb, n, 0f, pc, n);
-                var s = Stopwatch.GetElapsedTime(t).TotalSeconds;
-                best = Math.Max(best, 2.0 * n * n * n / s);
-            }
-        }
-        return best;
     }
 
     private static double CopyBytesPerSecond()

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using Alpa.Planner;
 using Alpa.Planner.Inter;
 using Alpa.Planner.Intra;
@@ -55,7 +54,7 @@ internal sealed class PlanCommand : ICommand
                 "gpipe" => PipelineSchedule.GPipe,
                 var s => throw new UsageException($"--schedule must be 1f1b or gpipe, got '{s}'"),
             },
-            MemoryBudgetBytes = args.Value("memory-budget") is { } budget ? Bytes(budget) : null,
+            MemoryBudgetBytes = args.Has("memory-budget") ? args.Number("memory-budget", 0, positive: true, example: " of bytes (e.g. 12e9)") : null,
             Solver = args.Value("solver") switch
             {
                 null or "ilp" => IntraSolverKind.Ilp,
@@ -91,13 +90,6 @@ internal sealed class PlanCommand : ICommand
             context.Out.WriteLine($"time         {timing.Describe(total)}");
         }
         return CliApp.Ok;
-    }
-
-    private static double Bytes(string text)
-    {
-        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !(v > 0))
-            throw new UsageException($"--memory-budget expects a positive number of bytes (e.g. 12e9), got '{text}'");
-        return v;
     }
 
     /// <summary>Candidates evaluated, on stderr, at most every 10% per microbatch count.</summary>

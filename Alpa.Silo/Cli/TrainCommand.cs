@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using Alpa.Planner;
 using Alpa.Planner.Graph;
@@ -50,14 +49,14 @@ internal sealed class TrainCommand : ICommand
         var optimizerName = args.Value("optimizer") ?? "adam";
         Optimizer optimizer = optimizerName switch
         {
-            "adam" => new Adam { WeightDecay = Number(args, "weight-decay", 0), Epsilon = Number(args, "adam-eps", 1e-8) },
-            "sgd" => new Sgd { Momentum = Number(args, "momentum", 0.9), WeightDecay = Number(args, "weight-decay", 0) },
+            "adam" => new Adam { WeightDecay = args.Number("weight-decay", 0), Epsilon = args.Number("adam-eps", 1e-8) },
+            "sgd" => new Sgd { Momentum = args.Number("momentum", 0.9), WeightDecay = args.Number("weight-decay", 0) },
             _ => throw new UsageException($"--optimizer must be adam or sgd, got '{optimizerName}'"),
         };
         var options = new TrainingOptions
         {
             Optimizer = optimizer,
-            ClipNorm = args.Has("clip") ? Number(args, "clip", 1.0) : null,
+            ClipNorm = args.Has("clip") ? args.Number("clip", 1.0) : null,
             Remat = args.Has("remat"),
         };
 
@@ -72,7 +71,7 @@ internal sealed class TrainCommand : ICommand
             EvalEvery = args.PositiveInt("eval-every", Math.Max(1, steps / 4)),
             Schedule = new LearningRateSchedule
             {
-                Peak = Number(args, "lr", optimizer is Adam ? 3e-3 : 0.1),
+                Peak = args.Number("lr", optimizer is Adam ? 3e-3 : 0.1),
                 WarmupSteps = args.Has("warmup") ? args.PositiveInt("warmup", 1) : Math.Max(1, steps / 10),
             },
             SamplesPerStep = samples,
@@ -144,15 +143,6 @@ internal sealed class TrainCommand : ICommand
     }
 
     private sealed record CheckResult(double MaxLossRelDiff, double MaxParamRelDiff, string WorstParameter);
-
-    private static double Number(CommandArgs args, string name, double fallback)
-    {
-        var text = args.Value(name);
-        if (text is null) return fallback;
-        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !double.IsFinite(v) || v < 0)
-            throw new UsageException($"--{name} expects a non-negative number, got '{text}'");
-        return v;
-    }
 
     private static void WriteJson(Utf8JsonWriter w, TrainingResult r, bool tokens, CheckResult? check)
     {

@@ -1,3 +1,4 @@
+using Alpa.Planner.Sharding;
 using Alpa.Planner.Inter;
 using Alpa.Planner.Pipeline;
 using Alpa.Planner.Plans;
