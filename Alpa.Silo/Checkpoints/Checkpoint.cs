@@ -95,6 +95,15 @@ public sealed class Checkpoint
         _ => throw new CheckpointException($"unknown dtype '{dtype}' in the manifest (f32, f16, bf16 or i32)"),
     };
 
+    /// <summary>The manifest dtype name of a kernels' element type.</summary>
+    public static string DtypeName(ElementType type) => type switch
+    {
+        ElementType.F16 => "f16",
+        ElementType.BF16 => "bf16",
+        ElementType.I32 => "i32",
+        _ => "f32",
+    };
+
     private static byte[] ReadBlock(string directory, TensorEntry tensor, TileEntry tile)
     {
         var expected = TileGeometry.Count(tile.Extent) * 4;

@@ -4,6 +4,7 @@ using Alpa.Planner.Graph;
 using Alpa.Planner.Intra;
 using Alpa.Silo.Execution.Spmd;
 using Alpa.Planner.Training;
+using Alpa.Silo.Checkpoints;
 using Alpa.Silo.Training;
 
 namespace Alpa.Silo.Cli;
@@ -16,7 +17,7 @@ internal sealed class TrainCommand : ICommand
 {
     public string Name => "train";
     public string Summary => "trains a model on synthetic data: one CPU device, or a mesh of local CPU devices with an automatic sharding plan";
-    public string Usage => "alpa train --model M [--cluster local:1xD [--method intra-only] [--check]] [--steps N] [--lr X] [--optimizer adam|sgd] [--seed N] [--json]";
+    public string Usage => "alpa train --model M [--cluster local:1xD [--method intra-only] [--check]] [--steps N] [--lr X] [--optimizer adam|sgd] [--seed N] [--checkpoint-dir D [--checkpoint-every N] [--keep K]] [--resume D] [--json]";
     public IReadOnlyList<CliOption> Options { get; } =
     [
         new("model", "M", "built-in model name or JSON model file (required)"),
@@ -36,6 +37,7 @@ internal sealed class TrainCommand : ICommand
         new("seed", "N", "seed of the initialization and the data (default 0)"),
         new("eval-every", "N", "evaluate on held-out batches every N steps (default steps/4)"),
         new("profile", null, "print the time per op kind of the last step"),
+        .. TrainCheckpoints.Options,
     ];
     public (int Min, int Max) Positionals => (0, 0);
 
@@ -92,25 +94,31 @@ internal sealed class TrainCommand : ICommand
 
         TrainingResult result;
         CheckResult? check = null;
+        using var checkpoints = new TrainCheckpoints(args, steps, (ulong)seed, RunFacts(spec.Name, seed, steps, optimizerName, devices), context.Err);
+        IReadOnlyList<SaveReport> saved;
         using (var device = LocalStepRunner.CreateCpuDevice())
         using (IStepRunner runner = plan is null
                    ? new LocalStepRunner(model, training, device, (ulong)seed, args.Has("profile"))
                    : new SpmdStepRunner(model, training, plan, (ulong)seed))
         {
+            var checkpointable = (ICheckpointable)runner;
+            trainer = trainer with { StartStep = checkpoints.Resume(checkpointable, steps), AfterStep = checkpoints.Attach(checkpointable, steps) };
             using (var bar = new ProgressBar(context.Err, tokens is null ? "samples/s" : "tok/s"))
                 result = Trainer.Run(runner, data, trainer, bar);
+            saved = checkpoints.Finish();
             if (args.Has("check"))
             {
                 context.Err.WriteLine("check: training the same model on one device …");
                 using var refDevice = LocalStepRunner.CreateCpuDevice();
                 using var reference = new LocalStepRunner(model, training, refDevice, (ulong)seed);
-                var refResult = Trainer.Run(reference, data, trainer with { EvalEvery = 0 });
+                var refResult = Trainer.Run(reference, data, trainer with { EvalEvery = 0, StartStep = 0, AfterStep = null });
+                refResult = refResult with { Losses = [.. refResult.Losses.Skip(trainer.StartStep)] };
                 check = Compare(model, result, refResult, runner, reference);
             }
             if (args.Has("profile") && runner is LocalStepRunner { LastStep: { } last }) WriteProfile(context.Err, last);
         }
 
-        if (context.Json) context.WriteJson(w => WriteJson(w, result, tokens is not null, check));
+        if (context.Json) context.WriteJson(w => WriteJson(w, result, tokens is not null, check, trainer.StartStep, saved));
         else WriteText(context.Out, result, tokens is not null, check);
         return CliApp.Ok;
     }
@@ -144,7 +152,17 @@ internal sealed class TrainCommand : ICommand
 
     private sealed record CheckResult(double MaxLossRelDiff, double MaxParamRelDiff, string WorstParameter);
 
-    private static void WriteJson(Utf8JsonWriter w, TrainingResult r, bool tokens, CheckResult? check)
+    /// <summary>Facts written into checkpoint manifests (model, seed and optimizer must match on resume).</summary>
+    private static Dictionary<string, string> RunFacts(string model, int seed, int steps, string optimizer, int devices) => new(StringComparer.Ordinal)
+    {
+        ["model"] = model,
+        ["seed"] = TrainingCheckpointer.Format(seed),
+        ["optimizer"] = optimizer,
+        ["steps"] = TrainingCheckpointer.Format(steps),
+        ["devices"] = TrainingCheckpointer.Format(devices),
+    };
+
+    private static void WriteJson(Utf8JsonWriter w, TrainingResult r, bool tokens, CheckResult? check, int startStep, IReadOnlyList<SaveReport> saved)
     {
         w.WriteStartObject();
         w.WriteStartArray("losses");
@@ -162,6 +180,7 @@ internal sealed class TrainCommand : ICommand
         w.WriteNumber(tokens ? "tokens_per_second" : "samples_per_second", Math.Round(r.ItemsPerSecond, 1));
         w.WriteNumber("model_flops_per_second", Math.Round(r.ModelFlopsPerSecond));
         w.WriteNumber("seconds", Math.Round(r.Seconds, 3));
+        TrainCheckpoints.WriteJson(w, startStep, saved);
         if (check is not null)
         {
             w.WriteStartObject("check");
