@@ -12,7 +12,7 @@ namespace Alpa.Silo.Checkpoints;
 public sealed class Checkpoint
 {
     private readonly Dictionary<string, TensorEntry> _tensors;
-    private readonly Dictionary<(string Tensor, int Tile), byte[]> _blocks = [];
+    private readonly Dictionary<(string Tensor, int Tile), Array> _blocks = [];
 
     private Checkpoint(string path, CheckpointManifest manifest)
     {
@@ -35,12 +35,16 @@ public sealed class Checkpoint
             if (!info.Exists) throw new CheckpointException($"shard file {file.Name} is missing");
             if (info.Length != file.Bytes) throw new CheckpointException($"shard file {file.Name} has {info.Length} bytes, the manifest says {file.Bytes} (truncated?)");
         }
-        foreach (var tensor in checkpoint.Manifest.Tensors)
+        var tiles = checkpoint.Manifest.Tensors.SelectMany(t => t.Tiles.Select((tile, i) => (Tensor: t, Tile: tile, Index: i)));
+        foreach (var file in tiles.GroupBy(x => x.Tile.File, StringComparer.Ordinal))
         {
-            for (var i = 0; i < tensor.Tiles.Count; i++)
+            using var stream = new FileStream(System.IO.Path.Combine(stepDirectory, file.Key), FileMode.Open, FileAccess.Read, FileShare.Read, 1);
+            foreach (var (tensor, tile, i) in file.OrderBy(x => x.Tile.ByteOffset))
             {
                 cancel.ThrowIfCancellationRequested();
-                checkpoint._blocks[(tensor.Name, i)] = ReadBlock(stepDirectory, tensor, tensor.Tiles[i]);
+                checkpoint._blocks[(tensor.Name, i)] = ElementTypeOf(tensor.Dtype) == ElementType.I32
+                    ? ReadBlock<int>(stream, tensor, tile)
+                    : ReadBlock<float>(stream, tensor, tile);
             }
         }
         return checkpoint;
@@ -73,15 +77,15 @@ public sealed class Checkpoint
             throw new CheckpointException($"'{name}' is [{string.Join(", ", e.Shape)}] in the checkpoint, the model wants [{string.Join(", ", destination.Shape)}]");
         var box = TileGeometry.TileOf(destination, rank);
         var type = ElementTypeOf(e.Dtype);
-        var sources = e.Tiles.Select((t, i) => (Tile: new Box(t.Offset, t.Extent), Bytes: _blocks[(name, i)]));
+        var sources = e.Tiles.Select((t, i) => (Tile: new Box(t.Offset, t.Extent), Data: _blocks[(name, i)]));
         if (type == ElementType.I32)
         {
             var ints = new int[box.Elements];
-            TileGeometry.Assemble(box, ints, sources.Select(s => (s.Tile, MemoryMarshal.Cast<byte, int>(s.Bytes).ToArray())));
+            TileGeometry.Assemble(box, ints, sources.Select(s => (s.Tile, (int[])s.Data)));
             return HostTensor.FromInts(ints, box.Extent);
         }
         var floats = new float[box.Elements];
-        TileGeometry.Assemble(box, floats, sources.Select(s => (s.Tile, MemoryMarshal.Cast<byte, float>(s.Bytes).ToArray())));
+        TileGeometry.Assemble(box, floats, sources.Select(s => (s.Tile, (float[])s.Data)));
         return HostTensor.FromFloats(type, floats, box.Extent);
     }
 
@@ -104,20 +108,19 @@ public sealed class Checkpoint
         _ => "f32",
     };
 
-    private static byte[] ReadBlock(string directory, TensorEntry tensor, TileEntry tile)
+    /// <summary>Reads one block straight into its typed array and checks its hash.</summary>
+    private static T[] ReadBlock<T>(FileStream stream, TensorEntry tensor, TileEntry tile) where T : unmanaged
     {
-        var expected = TileGeometry.Count(tile.Extent) * 4;
-        if (tile.ByteLength != expected)
-            throw new CheckpointException($"'{tensor.Name}' block {new Box(tile.Offset, tile.Extent)} claims {tile.ByteLength} bytes, its shape needs {expected}");
-        var bytes = new byte[tile.ByteLength];
-        using (var stream = new FileStream(System.IO.Path.Combine(directory, tile.File), FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16))
-        {
-            stream.Position = tile.ByteOffset;
-            stream.ReadExactly(bytes);
-        }
+        var elements = TileGeometry.Count(tile.Extent);
+        if (tile.ByteLength != elements * 4)
+            throw new CheckpointException($"'{tensor.Name}' block {new Box(tile.Offset, tile.Extent)} claims {tile.ByteLength} bytes, its shape needs {elements * 4}");
+        var data = new T[elements];
+        var bytes = MemoryMarshal.AsBytes(data.AsSpan());
+        stream.Position = tile.ByteOffset;
+        stream.ReadExactly(bytes);
         var hash = ShardFileWriter.Hash(bytes);
         if (hash != tile.Xxh3)
             throw new CheckpointException($"'{tensor.Name}' block {new Box(tile.Offset, tile.Extent)} in {tile.File} has checksum {hash}, the manifest says {tile.Xxh3} (corrupt)");
-        return bytes;
+        return data;
     }
 }

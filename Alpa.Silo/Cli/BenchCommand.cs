@@ -19,6 +19,7 @@ internal sealed class BenchCommand : ICommand
             ["plan"] = ("planning time on the paper's weak-scaling series (--only MODEL to run one)", Plan),
             ["intra"] = ("intra-op pass on a 6-layer slice of GPT-39B (training graph) on 8 V100s, every logical mesh", Intra),
             ["paper"] = ("the paper's weak-scaling benchmark: auto, intra-only, inter-only and the family's baseline (--family, --cluster, --min-gpus, --max-gpus, --methods)", PaperBench.Run),
+            ["checkpoint"] = ("checkpoint save/restore throughput vs a plain file write, training slowdown during background saves (--mb N)", Checkpoint),
             ["intra-ablation"] = ("the paper's intra-op ablation on one mesh: ILP vs data, ZeRO-2, ZeRO-3, heuristic", PaperBench.Run),
         };
 
@@ -34,6 +35,7 @@ internal sealed class BenchCommand : ICommand
         new("cluster", "NAME", "paper: aws-p3.16xlarge (default) or dgx-h100"),
         new("methods", "LIST", "paper: comma-separated subset of the suite's methods"),
         new("out", "DIR", "paper: where to write the results and chart (default: bench/results)"),
+        new("mb", "N", "checkpoint: MiB of the synthetic checkpoint (default 256)"),
     ];
     public (int Min, int Max) Positionals => (1, 1);
 
@@ -62,6 +64,17 @@ internal sealed class BenchCommand : ICommand
         var load = BenchMachine.LoadAverage();
         var r = TrainBench.Run();
         var path = TrainBench.Write(r, Command(args), $"before: {load}; after: {BenchMachine.LoadAverage()}");
+        context.Out.Write(File.ReadAllText(path));
+        context.Err.WriteLine($"written to {path}");
+        return CliApp.Ok;
+    }
+
+    private static int Checkpoint(CommandArgs args, CliContext context)
+    {
+        var load = BenchMachine.LoadAverage();
+        var options = new CheckpointBenchOptions { Bytes = (long)args.PositiveInt("mb", 256) << 20 };
+        var r = CheckpointBench.Run(options, context.Err);
+        var path = CheckpointBench.Write(r, options, Command(args), $"before: {load}; after: {BenchMachine.LoadAverage()}");
         context.Out.Write(File.ReadAllText(path));
         context.Err.WriteLine($"written to {path}");
         return CliApp.Ok;
