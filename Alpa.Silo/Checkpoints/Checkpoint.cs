@@ -80,11 +80,11 @@ public sealed class Checkpoint
         var sources = e.Tiles.Select((t, i) => (Tile: new Box(t.Offset, t.Extent), Data: _blocks[(name, i)]));
         if (type == ElementType.I32)
         {
-            var ints = new int[box.Elements];
+            var ints = GC.AllocateUninitializedArray<int>((int)box.Elements);
             TileGeometry.Assemble(box, ints, sources.Select(s => (s.Tile, (int[])s.Data)));
             return HostTensor.FromInts(ints, box.Extent);
         }
-        var floats = new float[box.Elements];
+        var floats = GC.AllocateUninitializedArray<float>((int)box.Elements);
         TileGeometry.Assemble(box, floats, sources.Select(s => (s.Tile, (float[])s.Data)));
         return HostTensor.FromFloats(type, floats, box.Extent);
     }
@@ -114,7 +114,7 @@ public sealed class Checkpoint
         var elements = TileGeometry.Count(tile.Extent);
         if (tile.ByteLength != elements * 4)
             throw new CheckpointException($"'{tensor.Name}' block {new Box(tile.Offset, tile.Extent)} claims {tile.ByteLength} bytes, its shape needs {elements * 4}");
-        var data = new T[elements];
+        var data = GC.AllocateUninitializedArray<T>((int)elements);
         var bytes = MemoryMarshal.AsBytes(data.AsSpan());
         stream.Position = tile.ByteOffset;
         stream.ReadExactly(bytes);

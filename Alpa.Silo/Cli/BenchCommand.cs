@@ -36,6 +36,7 @@ internal sealed class BenchCommand : ICommand
         new("methods", "LIST", "paper: comma-separated subset of the suite's methods"),
         new("out", "DIR", "paper: where to write the results and chart (default: bench/results)"),
         new("mb", "N", "checkpoint: MiB of the synthetic checkpoint (default 256)"),
+        new("steps", "N", "checkpoint: training steps per mode of the slowdown measurement (default 12; 0 skips it)"),
     ];
     public (int Min, int Max) Positionals => (1, 1);
 
@@ -72,7 +73,11 @@ internal sealed class BenchCommand : ICommand
     private static int Checkpoint(CommandArgs args, CliContext context)
     {
         var load = BenchMachine.LoadAverage();
-        var options = new CheckpointBenchOptions { Bytes = (long)args.PositiveInt("mb", 256) << 20 };
+        var options = new CheckpointBenchOptions
+        {
+            Bytes = (long)args.PositiveInt("mb", 256) << 20,
+            Steps = args.Value("steps") == "0" ? 0 : args.PositiveInt("steps", 12),
+        };
         var r = CheckpointBench.Run(options, context.Err);
         var path = CheckpointBench.Write(r, options, Command(args), $"before: {load}; after: {BenchMachine.LoadAverage()}");
         context.Out.Write(File.ReadAllText(path));
