@@ -116,19 +116,10 @@ public sealed class ResumeTests(ITestOutputHelper output) : IDisposable
         var (shape, how) = (layout.Split('-')[0].Split('x'), layout.Split('-')[1]);
         var mesh = SpmdFixture.Mesh(int.Parse(shape[0]), int.Parse(shape[1]));
         var options = how == "megatron"
-            ? new IntraOptions { FixedSpecs = SpmdFixture.Pins(t, n => n.Op == OpKind.Parameter ? Megatron(n.Name) : null) }
+            ? new IntraOptions { FixedSpecs = SpmdFixture.Pins(t, n => n.Op == OpKind.Parameter ? SpmdFixture.Megatron(n.Name) : null) }
             : new IntraOptions();
         return new SpmdStepRunner(m, t, IntraOpPass.Run(t, mesh, options), Seed);
     }
-
-    /// <summary>Column-parallel qkv/fc1, row-parallel out/fc2 over mesh axis 1.</summary>
-    private static string[]? Megatron(string name) => name switch
-    {
-        _ when name.EndsWith("qkv.weight", StringComparison.Ordinal) || name.EndsWith("fc1.weight", StringComparison.Ordinal) => ["R", "S1"],
-        _ when name.EndsWith("qkv.bias", StringComparison.Ordinal) || name.EndsWith("fc1.bias", StringComparison.Ordinal) => ["S1"],
-        _ when name.EndsWith("out.weight", StringComparison.Ordinal) || name.EndsWith("fc2.weight", StringComparison.Ordinal) => ["S1", "R"],
-        _ => null,
-    };
 
     public void Dispose()
     {
