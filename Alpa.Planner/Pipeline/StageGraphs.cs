@@ -55,6 +55,24 @@ public static class StageGraphs
         return [.. Enumerable.Range(0, plan.Stages.Count).Select(s => Extract(training, stageOf, consumers, s))];
     }
 
+    /// <summary>
+    /// The plan's transfers with the bytes the stage graphs actually move per microbatch (forward
+    /// direction; the gradients go back over the same pairs). Pairs the plan lists keep an entry, and
+    /// pairs the graphs add (a tied parameter read by a later stage) get one, so the emitted lists
+    /// carry every boundary tensor.
+    /// </summary>
+    public static IReadOnlyList<PlanTransfer> Transfers(IReadOnlyList<StageGraph> stages, Plan plan)
+    {
+        ArgumentNullException.ThrowIfNull(stages);
+        ArgumentNullException.ThrowIfNull(plan);
+        var bytes = new SortedDictionary<(int From, int To), long>();
+        foreach (var t in plan.Transfers) bytes[(t.FromStage, t.ToStage)] = 0;
+        foreach (var sg in stages)
+            foreach (var t in sg.Sent.Where(t => !t.Backward))
+                bytes[(t.FromStage, t.ToStage)] = bytes.GetValueOrDefault((t.FromStage, t.ToStage)) + sg.Graph[t.Name].OutputBytes;
+        return [.. bytes.Select(kv => new PlanTransfer(kv.Key.From, kv.Key.To, kv.Value))];
+    }
+
     /// <summary>Stage of every node of the training graph (−1: a data input, read by whichever stage needs it).</summary>
     private static int[] StageOfNodes(Graph forward, Graph training, Plan plan)
     {
@@ -91,8 +109,10 @@ public static class StageGraphs
                 if (stageOf[n.Id] < 0) data.Add(n.Name);
                 return map[n.Id] = b.Leaf(n.Op, n.Name, n.Shape, n.DType, n.Attrs);
             }
-            if (n.IsLeaf)
-                throw new PipelineException($"stage {s} ('{user.Name}') reads '{n.Name}', a {n.Op} of stage {stageOf[n.Id]}: tensors shared between stages (e.g. tied weights) cannot be pipelined; plan with fewer stages");
+            // A parameter read by a later stage (tied embeddings) travels like an activation; its
+            // gradient comes back like any boundary gradient and is summed where it is updated.
+            if (n.IsLeaf && (n.Op != OpKind.Parameter || stageOf[n.Id] > s))
+                throw new PipelineException($"stage {s} ('{user.Name}') reads '{n.Name}', a {n.Op} of the later stage {stageOf[n.Id]}: only parameters may be shared, and only with later stages; plan with fewer stages");
             var backward = n.Phase is Phase.Backward;
             if (backward != (stageOf[n.Id] > s))
                 throw new PipelineException($"stage {s} ('{user.Name}', {user.Phase}) reads '{n.Name}' ({n.Phase}) of stage {stageOf[n.Id]}: the pipeline only moves activations forward and gradients backward");

@@ -109,9 +109,7 @@ public sealed class MeshWorker(int index, StageRuntime runtime, IBoundaryTranspo
             }
             else Hold(id, outputs.Sent.GetValueOrDefault(id.To) ?? new ShardBundle([]));
         }
-        foreach (var (to, bundle) in outputs.Sent)
-            if (!run.Outputs.Contains(BufferId.Activation(run.Stage, to, run.Microbatch)))
-                throw new ExecutionException($"stage {run.Stage} computes tensors for stage {to}, but its list sends none there");
+        Unlisted(run, outputs.Sent);
     }
 
     private void Backward(Run run, StepState state)
@@ -119,6 +117,18 @@ public sealed class MeshWorker(int index, StageRuntime runtime, IBoundaryTranspo
         var data = state.Step.Microbatches[run.Microbatch];
         var grads = runtime.Backward(data, run.Inputs.Select(Held).ToList());
         foreach (var id in run.Outputs) Hold(id, grads.GetValueOrDefault(id.To) ?? new ShardBundle([]));
+        Unlisted(run, grads);
+    }
+
+    /// <summary>A RUN computed tensors for a stage its list sends nothing to: the list and the program disagree.</summary>
+    private static void Unlisted(Run run, IReadOnlyDictionary<int, ShardBundle> sent)
+    {
+        foreach (var (to, bundle) in sent)
+            if (!run.Outputs.Any(o => o.Kind != BufferKind.Stash && o.To == to))
+            {
+                bundle.Dispose();
+                throw new ExecutionException($"stage {run.Stage} computes tensors for stage {to} in its {run.Kind}, but its list sends none there");
+            }
     }
 
     private ShardBundle Held(BufferId id) =>

@@ -30,9 +30,9 @@ public sealed class PipelineStepRunner : IStepRunner
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(plan);
-        _plan = plan;
         var stages = StageGraphs.Split(model, microbatchTraining, plan);
-        var programs = InstructionEmitter.Emit(plan);
+        _plan = plan with { Transfers = StageGraphs.Transfers(stages, plan) };
+        var programs = InstructionEmitter.Emit(_plan);
         var transport = new InProcessBoundaryTransport();
         _workers = new MeshWorker[stages.Count];
         try
@@ -54,6 +54,7 @@ public sealed class PipelineStepRunner : IStepRunner
         _eval = new GraphExecutor(model, _evalDevice, new ExecutorOptions { Seed = seed, Profile = false });
     }
 
+    /// <summary>The plan as executed: its transfers carry the bytes the stage graphs move.</summary>
     public Plan Plan => _plan;
     public IReadOnlyList<MeshWorker> Workers => _workers;
     /// <summary>What the driver collected from the last training step.</summary>

@@ -145,6 +145,8 @@ public sealed class StageRuntime : IDisposable
     public ShardBundle Scatter(IEnumerable<(string Name, HostTensor Value)> tensors) =>
         new(tensors.ToDictionary(t => t.Name, t => _exec.Upload(t.Value, _exec.Program[_stage.Graph[t.Name].Id].Strategy.Output), StringComparer.Ordinal));
 
+    private static readonly Dictionary<string, HostTensor> EmptyInputs = [];
+
     private Node Producer(string name) => _stage.Graph[name];
 
     private Tensor[]?[] Preset(IEnumerable<ShardBundle> bundles)
@@ -214,7 +216,9 @@ public sealed class StageRuntime : IDisposable
             var tensors = new Dictionary<string, Tensor[]>(StringComparer.Ordinal);
             foreach (var t in group)
             {
-                var v = values[_stage.Graph[t.Name].Id] ?? throw new ExecutionException($"stage {_stage.Stage}: '{t.Name}' for stage {t.ToStage} was not computed");
+                var node = _stage.Graph[t.Name];
+                if (values[node.Id] is null && node.Op == OpKind.Parameter) values[node.Id] = _exec.Evaluate(_exec.Program[node.Id], values, EmptyInputs, false);
+                var v = values[node.Id] ?? throw new ExecutionException($"stage {_stage.Stage}: '{t.Name}' for stage {t.ToStage} was not computed");
                 tensors[t.Name] = Copy(v);
             }
             result[group.Key] = new ShardBundle(tensors);

@@ -23,13 +23,19 @@ internal static class PipelineFixture
         Optimizer = model.StartsWith("wresnet", StringComparison.Ordinal) ? new Sgd { Momentum = 0.9 } : new Adam { Epsilon = 1e-6 },
     };
 
-    /// <summary>A plan with one stage per entry of <paramref name="meshes"/> (submesh hosts × devices, logical n0 × n1), layers split evenly.</summary>
+    /// <summary>
+    /// A plan with one stage per entry of <paramref name="meshes"/> (submesh hosts × devices, logical n0 × n1):
+    /// the model's marked layers (one clustered layer each) split into contiguous, nearly equal ranges.
+    /// </summary>
     public static Plan Plan(string model, ClusterSpec cluster, (int H, int D, int N0, int N1)[] meshes, int microbatches, PipelineSchedule schedule)
     {
-        var stages = meshes.Select((m, i) => new StageKey(i, i, new SubmeshShape(m.H, m.D), new LogicalMeshShape(m.N0, m.N1))).ToArray();
-        return AutoPlanner.Plan(ModelZoo.Get(model), cluster, new AutoPlanOptions
+        var spec = ModelZoo.Get(model);
+        var layers = spec.LayerCount;
+        var stages = meshes.Select((m, i) => new StageKey(i * layers / meshes.Length, (i + 1) * layers / meshes.Length - 1,
+                                                          new SubmeshShape(m.H, m.D), new LogicalMeshShape(m.N0, m.N1))).ToArray();
+        return AutoPlanner.Plan(spec, cluster, new AutoPlanOptions
         {
-            Layers = meshes.Length, FixedStages = stages, Microbatches = microbatches, Schedule = schedule,
+            Layers = layers, FixedStages = stages, Microbatches = microbatches, Schedule = schedule,
             Training = Training(model), Remat = false,
         }).Plan;
     }

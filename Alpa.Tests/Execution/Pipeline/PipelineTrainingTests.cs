@@ -10,6 +10,11 @@ public sealed class PipelineTrainingTests(ITestOutputHelper output)
 
     [Theory]
     [InlineData("mlp", 2, PipelineSchedule.OneFOneB)]
+    [InlineData("mlp", 4, PipelineSchedule.GPipe)]
+    [InlineData("gpt-tiny", 2, PipelineSchedule.GPipe)]
+    [InlineData("gpt-tiny", 4, PipelineSchedule.OneFOneB)]
+    [InlineData("moe-tiny", 2, PipelineSchedule.OneFOneB)]
+    [InlineData("moe-tiny", 4, PipelineSchedule.GPipe)]
     public void PipelineOfSingleDevicesTrainsLikeOneDevice(string model, int stages, PipelineSchedule schedule)
     {
         var cluster = PipelineFixture.Cluster(1, stages);
