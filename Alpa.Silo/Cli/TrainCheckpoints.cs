@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Alpa.Silo.Checkpoints;
+using Alpa.Silo.Training;
 
 namespace Alpa.Silo.Cli;
 
@@ -43,11 +44,12 @@ internal sealed class TrainCheckpoints : IDisposable
     }
 
     /// <summary>Restores the checkpoint when resuming; returns the steps already done (0 otherwise).</summary>
-    public int Resume(ICheckpointable runner, int steps)
+    public int Resume(IStepRunner runner, int steps)
     {
         if (_resume is null) return 0;
+        var target = Checkpointable(runner);
         var expected = _metadata.Where(kv => kv.Key is "model" or "seed" or "optimizer").ToDictionary(kv => kv.Key, kv => kv.Value);
-        var point = TrainingCheckpointer.Resume(_resume, runner, expected);
+        var point = TrainingCheckpointer.Resume(_resume, target, expected);
         foreach (var s in point.Skipped) _log.WriteLine($"checkpoint step {s.Step} skipped: {s.Reason}");
         if (point.ZeroStates.Count > 0) _log.WriteLine($"checkpoint holds parameters only: {point.ZeroStates.Count} optimizer states start at zero");
         if (point.Step >= steps)
@@ -57,11 +59,12 @@ internal sealed class TrainCheckpoints : IDisposable
     }
 
     /// <summary>The per-step hook that saves checkpoints, or null when not checkpointing.</summary>
-    public Action<int>? Attach(ICheckpointable runner, int steps)
+    public Action<int>? Attach(IStepRunner runner, int steps)
     {
         if (_directory is null) return null;
+        var target = Checkpointable(runner);
         var options = new CheckpointOptions { Directory = _directory, Keep = _keep, FaultHook = FaultInjection.FromEnvironment(_log) };
-        _checkpointer = new TrainingCheckpointer(runner, options, _every, steps, _seed, _metadata);
+        _checkpointer = new TrainingCheckpointer(target, options, _every, steps, _seed, _metadata);
         return _checkpointer.AfterStep;
     }
 
@@ -76,6 +79,10 @@ internal sealed class TrainCheckpoints : IDisposable
                            $"copy {saved.Average(s => s.SnapshotSeconds) * 1e3:F1} ms, write {saved.Average(s => s.WriteSeconds) * 1e3:F1} ms on average)");
         return saved;
     }
+
+    /// <summary>The runner as a checkpoint source and target (single device, one mesh, pipeline).</summary>
+    private static ICheckpointable Checkpointable(IStepRunner runner) => runner as ICheckpointable
+        ?? throw new CheckpointException($"{runner.GetType().Name} cannot save or restore checkpoints");
 
     public static void WriteJson(Utf8JsonWriter w, int startStep, IReadOnlyList<SaveReport> saved)
     {

@@ -55,6 +55,24 @@ public sealed class CheckpointCliTests
     }
 
     [Fact]
+    public void APipelineCheckpointResumesOnOneDeviceLikeAnUninterruptedRun()
+    {
+        using var f = new CheckpointFixture();
+        Assert.Equal(0, Run("train", "--model", "mlp", "--cluster", "local:2x2", "--steps", "8", "--checkpoint-dir", f.Directory, "--checkpoint-every", "4", "--json").Code);
+        var saved = CheckpointStore.OpenLatest(f.Directory).Checkpoint;
+        Assert.EndsWith("stage(s)", saved.Manifest.Metadata["devices"], StringComparison.Ordinal);
+        Directory.Delete(CheckpointStore.StepDirectory(f.Directory, 8), recursive: true);
+
+        var resumed = Run("train", "--model", "mlp", "--steps", "8", "--resume", f.Directory, "--check", "--json");
+        Assert.Equal(0, resumed.Code);
+        using var doc = JsonDocument.Parse(resumed.Out);
+        Assert.Equal(4, doc.RootElement.GetProperty("start_step").GetInt32());
+        var check = doc.RootElement.GetProperty("check");
+        Assert.True(check.GetProperty("max_param_rel_diff").GetDouble() <= 1e-4, resumed.Out);
+        Assert.True(check.GetProperty("max_loss_rel_diff").GetDouble() <= 1e-4, resumed.Out);
+    }
+
+    [Fact]
     public void BadCheckpointArgumentsAreOneLineErrors()
     {
         using var f = new CheckpointFixture();
