@@ -27,17 +27,22 @@ public static class PipelineBench
 
     private const int Warmup = 2, Steps = 5;
 
-    public static string Run(ClusterSpec local4, TextWriter log, string command)
+    /// <param name="measure">Measures local:1xD (the devices share the cores, so rates depend on D).</param>
+    public static string Run(Func<int, ClusterSpec> measure, TextWriter log, string command)
     {
+        ArgumentNullException.ThrowIfNull(measure);
         var before = BenchMachine.LoadAverage();
+        var cache = new Dictionary<int, ClusterSpec>();
+        ClusterSpec Local(int devices) => cache.TryGetValue(devices, out var c) ? c : cache[devices] = measure(devices);
+        var local4 = Local(4);
         var rows = new List<Row>
         {
-            Measure("gpt-tiny: 2 stages × (1,1), B = 8, 1F1B", "gpt-tiny", local4, [(1, 1, 1, 1), (1, 1, 1, 1)], 8, PipelineSchedule.OneFOneB, log),
-            Measure("gpt-tiny: 2 stages × (1,1), B = 8, GPipe", "gpt-tiny", local4, [(1, 1, 1, 1), (1, 1, 1, 1)], 8, PipelineSchedule.GPipe, log),
-            Measure("gpt-tiny: 2 stages × (1,2), B = 4, 1F1B", "gpt-tiny", local4, [(1, 2, 1, 2), (1, 2, 1, 2)], 4, PipelineSchedule.OneFOneB, log),
-            Measure("mlp: 4 stages × (1,1), B = 8, 1F1B", "mlp", local4, [(1, 1, 1, 1), (1, 1, 1, 1), (1, 1, 1, 1), (1, 1, 1, 1)], 8, PipelineSchedule.OneFOneB, log),
+            Measure("gpt-tiny: 2 stages × (1,1), B = 8, 1F1B", "gpt-tiny", Local, [(1, 1, 1, 1), (1, 1, 1, 1)], 8, PipelineSchedule.OneFOneB, log),
+            Measure("gpt-tiny: 2 stages × (1,1), B = 8, GPipe", "gpt-tiny", Local, [(1, 1, 1, 1), (1, 1, 1, 1)], 8, PipelineSchedule.GPipe, log),
+            Measure("gpt-tiny: 2 stages × (1,2), B = 4, 1F1B", "gpt-tiny", Local, [(1, 2, 1, 2), (1, 2, 1, 2)], 4, PipelineSchedule.OneFOneB, log),
+            Measure("mlp: 4 stages × (1,1), B = 8, 1F1B", "mlp", Local, [(1, 1, 1, 1), (1, 1, 1, 1), (1, 1, 1, 1), (1, 1, 1, 1)], 8, PipelineSchedule.OneFOneB, log),
         };
-        var (one, two) = DataParallel(local4, log);
+        var (one, two) = DataParallel(Local(2), log);
         var after = BenchMachine.LoadAverage();
         var md = new StringBuilder()
             .AppendLine("# Pipeline execution on local CPU devices vs the simulator")
@@ -45,7 +50,7 @@ public static class PipelineBench
             .AppendLine($"- command: `{command}`")
             .AppendLine($"- machine: {BenchMachine.Describe()}; load average before: {before}, after: {after} (the cores are shared)")
             .AppendLine($"- date: {BenchMachine.Date()}")
-            .AppendLine($"- cluster spec: measured local (GEMM {local4.Device.PeakF32Flops / 1e9:F1} GFLOP/s per device of 4, copy {local4.Device.MemoryBytesPerSecond / 1e9:F1} GB/s)")
+            .AppendLine($"- cluster spec: measured local:1xD for each plan's D (local:1x4: GEMM {local4.Device.PeakF32Flops / 1e9:F1} GFLOP/s per device, copy {local4.Device.MemoryBytesPerSecond / 1e9:F1} GB/s)")
             .AppendLine($"- each row: median of {Steps} steps after {Warmup} warm-up steps; predicted = the simulator on the executed lists")
             .AppendLine()
             .AppendLine("| plan | measured step | predicted step | measured / predicted | driver wait / step |")
@@ -57,8 +62,9 @@ public static class PipelineBench
         return md.ToString();
     }
 
-    private static Row Measure(string name, string model, ClusterSpec cluster, (int H, int D, int N0, int N1)[] meshes, int b, PipelineSchedule schedule, TextWriter log)
+    private static Row Measure(string name, string model, Func<int, ClusterSpec> local, (int H, int D, int N0, int N1)[] meshes, int b, PipelineSchedule schedule, TextWriter log)
     {
+        var cluster = local(meshes.Sum(m => m.H * m.D));
         log.WriteLine($"pipeline bench: {name} …");
         var spec = ModelZoo.Get(model);
         var layers = spec.LayerCount;
@@ -93,7 +99,7 @@ public static class PipelineBench
         var tokens = forward.Inputs.First(n => n.Name == "tokens").Shape.Elements;
         var pins = training.Nodes.Where(n => n.Op == OpKind.Parameter || (n.Op == OpKind.Input && n.Shape.Rank > 0))
             .ToDictionary(n => n.Name, n => (IReadOnlyList<string>)[.. n.Op == OpKind.Input ? ["S1"] : new[] { "R" }, .. Enumerable.Repeat("R", n.Shape.Rank - 1)]);
-        var mesh = LogicalMesh.Create(cluster.WithShape(1, 2), 1, 2);
+        var mesh = LogicalMesh.Create(cluster, 1, 2);
         var plan = IntraOpPass.Run(training, mesh, new IntraOptions { FixedSpecs = pins });
         using var device = LocalStepRunner.CreateCpuDevice();
         using var single = new LocalStepRunner(forward, training, device, 0);
