@@ -80,14 +80,14 @@ internal sealed class ProfileCommand : ICommand
         }
     }
 
-    /// <summary>Least squares t = α + β·x (α ≥ 0).</summary>
+    /// <summary>Least squares t = α + β·x (α ≥ 0.1 µs: the cluster spec needs a positive latency).</summary>
     private static (double Alpha, double Beta) Fit((double X, double T)[] points)
     {
         var mx = points.Average(p => p.X);
         var mt = points.Average(p => p.T);
         var beta = points.Sum(p => (p.X - mx) * (p.T - mt)) / points.Sum(p => (p.X - mx) * (p.X - mx));
         beta = Math.Max(beta, 1e-12);
-        return (Math.Max(0, mt - beta * mx), beta);
+        return (Math.Max(1e-7, mt - beta * mx), beta);
     }
 
     private static void Describe(TextWriter o, ClusterSpec spec, (long Bytes, double Seconds)[] curve, double alpha, double beta, int devices)
