@@ -47,6 +47,9 @@ public static class SiloCli
             Secret = ClusterSecret.Resolve(command.SecretFile),
             UseTls = command.TlsCa is not null,
             TrustedCertificatePath = command.TlsCa,
+            // A one-shot command: the first TLS handshake of a cold process on a busy machine can
+            // outlast the 3 s default, which would fail the command for nothing.
+            ConnectTimeout = TimeSpan.FromSeconds(15),
         };
         using var client = await AlpaClient.ConnectAsync(command.Connect, transport).ConfigureAwait(false);
         var listing = await client.GetClusterAsync().ConfigureAwait(false);

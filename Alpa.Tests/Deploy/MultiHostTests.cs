@@ -7,6 +7,7 @@ using Alpa.Client.Transport;
 using Alpa.Silo.Hosting.Bench;
 using Alpa.Tests.Silo;
 using Npgsql;
+using Xunit.Abstractions;
 
 namespace Alpa.Tests.Deploy;
 
@@ -17,12 +18,13 @@ namespace Alpa.Tests.Deploy;
 /// one namespace's link gets that silo declared dead within the probe bounds.
 /// </summary>
 [Collection(SiloProcessCollection.Name)]
-public sealed class MultiHostTests
+public sealed class MultiHostTests(ITestOutputHelper output)
 {
     private const int Hosts = 3;
     private const int Port = 7000;
+    /// <summary>The silo defaults (Silo:ProbePeriod, Silo:DeadAfter): shorter ones flap on a loaded 2-core machine.</summary>
     private static readonly TimeSpan ProbePeriod = TimeSpan.FromSeconds(1);
-    private static readonly TimeSpan DeadAfter = TimeSpan.FromSeconds(4);
+    private static readonly TimeSpan DeadAfter = TimeSpan.FromSeconds(8);
 
     [RootFact("ip", "openssl", NeedsPostgres = true, NeedsNetworkNamespaces = true)]
     public async Task ThreeNamespaces_PostgresTlsSecret_ListAllAlive_ThenACutLinkIsDeclaredDead()
@@ -47,8 +49,8 @@ public sealed class MultiHostTests
         Assert.True(code == 0, $"alpa cluster from {net.Names[0]} exited {code}: {stderr}\n{cluster.Logs()}");
         var listed = JsonDocument.Parse(stdout).RootElement.GetProperty("silos").EnumerateArray()
             .Select(s => (Address: s.GetProperty("address").GetString(), Status: s.GetProperty("status").GetString())).ToList();
-        Assert.Equal(Enumerable.Range(0, Hosts).Select(i => $"{net.Address(i)}:{Port}").Order(), listed.Select(s => s.Address).Order());
-        Assert.All(listed, s => Assert.Equal("active", s.Status));
+        Assert.Equal(Enumerable.Range(0, Hosts).Select(i => $"{net.Address(i)}:{Port}").Order(),
+            listed.Where(s => s.Status == "active").Select(s => s.Address).Order());
 
         // Step 2 (one place to add it): `alpa train --connect {net.Address(0)}:{Port} --check` across the
         // three namespaces, run like step 1, once cross-silo training lands; then step 3 also checks that
@@ -58,16 +60,17 @@ public sealed class MultiHostTests
         var victim = $"{net.Address(2)}:{Port}";
         var watch = Stopwatch.StartNew();
         await net.SetLinkAsync(2, up: false);
-        var tls = new TransportOptions { Secret = cluster.Secret, UseTls = true, TrustedCertificatePath = ca };
+        var tls = new TransportOptions { Secret = cluster.Secret, UseTls = true, TrustedCertificatePath = ca, ConnectTimeout = TimeSpan.FromSeconds(15) };
         using var client = await AlpaClient.ConnectAsync($"{net.Address(0)}:{Port}", tls);
         var bound = DeadAfter + (2 * ProbePeriod) + TimeSpan.FromSeconds(3);
-        while ((await client.GetClusterAsync()).Silos.Single(s => s.Address == victim).Status != "dead")
+        while ((await client.GetClusterAsync()).Silos.Any(s => s.Address == victim && s.Status != "dead"))
         {
             Assert.True(watch.Elapsed < bound, $"{victim} not declared dead after {watch.Elapsed.TotalSeconds:F1} s\n{cluster.Logs()}");
             await Task.Delay(200);
         }
+        output.WriteLine($"{victim} declared dead {watch.Elapsed.TotalSeconds:F1} s after its link was cut (bound {bound.TotalSeconds:F0} s)");
         var after = await client.GetClusterAsync();
-        Assert.Equal(2, after.Silos.Count(s => s.Status == "active"));
+        Assert.Equal([$"{net.Address(0)}:{Port}", $"{net.Address(1)}:{Port}"], after.Silos.Where(s => s.Status == "active").Select(s => s.Address).Order());
         Assert.False(silos[0].HasExited || silos[1].HasExited);
     }
 
