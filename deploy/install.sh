@@ -67,6 +67,8 @@ fi
 if [ -n "$tls_cert$tls_key$tls_ca" ] && { [ -z "$tls_cert" ] || [ -z "$tls_key" ] || [ -z "$tls_ca" ]; }; then
   die "TLS needs all three of --tls-cert, --tls-key and --tls-ca"
 fi
+[ -n "$bundle" ] || [ "$from_repo" -eq 1 ] || die "give --bundle PATH (a folder or .tar.gz with a self-contained alpa) or --from-repo"
+[ -z "$bundle" ] || [ -e "$bundle" ] || die "--bundle $bundle does not exist"
 [[ "$listen" =~ :[0-9]+$ ]] || die "--listen '$listen' is not ADDR:PORT"
 port="${listen##*:}"
 if [ -z "$advertise" ]; then
@@ -111,7 +113,6 @@ if [ "$from_repo" -eq 1 ]; then
   "$here/gpu-bundle.sh" "$staging/build" >&2
   bundle="$staging/build/alpa-gpu"
 fi
-[ -n "$bundle" ] || die "give --bundle PATH (a folder or .tar.gz with a self-contained alpa) or --from-repo"
 if [ -f "$bundle" ]; then
   tar -C "$staging" -xzf "$bundle" || die "cannot unpack $bundle"
   bundle="$(dirname "$(find "$staging" -maxdepth 2 -type f -name alpa -perm -u+x | head -1)")"

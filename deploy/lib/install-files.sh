@@ -8,8 +8,14 @@
 # file_mode FILE: 0755 for an executable, else 0644.
 file_mode() { if [ -x "$1" ]; then echo 0755; else echo 0644; fi; }
 
-# owner_mode PATH: "UID:GID MODE" of an existing path.
-owner_mode() { stat -c '%u:%g 0%a' "$1"; }
+# set_owner_mode PATH UID:GID MODE: sets both when either differs.
+set_owner_mode() {
+  if [ "$(stat -c '%u:%g 0%a' "$1")" != "$2 $3" ]; then
+    chown "$2" "$1"
+    chmod "$3" "$1"
+    changed=1
+  fi
+}
 
 # put_dir DIR MODE UID:GID
 put_dir() {
@@ -18,11 +24,7 @@ put_dir() {
     mkdir -p "$target"
     changed=1
   fi
-  if [ "$(owner_mode "$target")" != "$owner $mode" ]; then
-    chown "$owner" "$target"
-    chmod "$mode" "$target"
-    changed=1
-  fi
+  set_owner_mode "$target" "$owner" "$mode"
 }
 
 # put_file SOURCE DEST MODE UID:GID
@@ -32,15 +34,12 @@ put_file() {
     # Write next to the target, then rename: a running service never sees half a file.
     mkdir -p "$(dirname "$target")"
     cp "$source" "$target.alpa-new"
-    chown "$owner" "$target.alpa-new"
-    chmod "$mode" "$target.alpa-new"
+    set_owner_mode "$target.alpa-new" "$owner" "$mode"
     mv -f "$target.alpa-new" "$target"
     echo "install: wrote $2" >&2
     changed=1
-  elif [ "$(owner_mode "$target")" != "$owner $mode" ]; then
-    chown "$owner" "$target"
-    chmod "$mode" "$target"
-    changed=1
+  else
+    set_owner_mode "$target" "$owner" "$mode"
   fi
 }
 
