@@ -75,6 +75,20 @@ public sealed class InstallScriptTests
         }
     }
 
+    [RootFact("cloud-init")]
+    public async Task CloudInitExample_IsValidCloudConfig_AndUsesOnlyInstallOptions()
+    {
+        var example = Deploy("cloud-init/gpu-vm.yaml");
+        var (code, stdout, stderr) = await Host.RunAsync("cloud-init", ["schema", "--config-file", example]);
+        Assert.True(code == 0, $"cloud-init schema: {stdout}{stderr}");
+        var install = await File.ReadAllTextAsync(Deploy("install.sh"));
+        var text = await File.ReadAllTextAsync(example);
+        var call = text[text.IndexOf("deploy/install.sh ", StringComparison.Ordinal)..(text.IndexOf("--start", StringComparison.Ordinal) + 7)];
+        var used = System.Text.RegularExpressions.Regex.Matches(call, @"--[a-z]+(?:-[a-z]+)*").Select(m => m.Value).Distinct().ToList();
+        Assert.True(used.Count >= 8, $"the install.sh call in the example has only {used.Count} options");
+        Assert.All(used, option => Assert.Contains($"    {option})", install));
+    }
+
     [Fact]
     public void ConfigTemplate_DocumentsEverySiloOption()
     {

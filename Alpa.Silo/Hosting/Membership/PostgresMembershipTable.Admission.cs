@@ -34,9 +34,9 @@ public sealed partial class PostgresMembershipTable
         var databaseVersion = applied.Max(SchemaVersion);
         var ownVersion = known.Count == 0 ? 0 : known.Max(SchemaVersion);
         throw new JoinRefusedException(
-            $"the membership database is at schema version {databaseVersion} (it has {string.Join(", ", unknown)}), " +
-            $"but this alpa knows schema versions up to {ownVersion}; install the alpa version the other silos run " +
-            "(or point --membership at another database)");
+            $"the membership database has {string.Join(", ", unknown)}, a migration this alpa does not know " +
+            $"(database schema version {databaseVersion}, this alpa knows up to {ownVersion}): a newer or different alpa migrated it; " +
+            "install the alpa version the other silos run (or point --membership at another database)");
     }
 
     /// <summary>The secret fingerprint stored per cluster: hex HMAC-SHA256(secret, "alpa-cluster-check\n" + cluster id).</summary>
