@@ -10,6 +10,7 @@ internal static class CommandRegistry
         new CheckpointCommand(),
         new PlanCommand(),
         new SimulateCommand(),
+        new ProfileCommand(),
         new BaselineCommand(),
         new BenchCommand(),
         new SelftestCommand(),
