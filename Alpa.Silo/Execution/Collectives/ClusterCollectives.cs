@@ -165,6 +165,7 @@ public sealed partial class ClusterCollectives : ICollectives, IDisposable
         private readonly ClusterCollectives _owner;
         private readonly CancellationToken _caller;
         private readonly CancellationTokenSource _cts;
+        private readonly Task? _watch;
         private Exception? _failure;
 
         public Call(ClusterCollectives owner, string what, GroupLayout layout, ulong group, long sequence, CancellationToken token)
@@ -177,6 +178,7 @@ public sealed partial class ClusterCollectives : ICollectives, IDisposable
             Sequence = sequence;
             _cts = CancellationTokenSource.CreateLinkedTokenSource(token, owner._job);
             _cts.CancelAfter(owner._options.CallTimeout);
+            if (layout.Silos.Length > 1) _watch = WatchAsync();
         }
 
         public string What { get; }
@@ -230,6 +232,29 @@ public sealed partial class ClusterCollectives : ICollectives, IDisposable
             }
         }
 
-        public void Dispose() => _cts.Dispose();
+        /// <summary>Watches every other silo of the group while the call runs, so that a silo waiting on a live neighbour still learns that a third one died.</summary>
+        private async Task WatchAsync()
+        {
+            try
+            {
+                var others = Layout.Silos.Where((_, s) => s != Layout.Self).ToList();
+                await _owner._transport.WatchAsync(others, _cts.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // The call ended (or timed out: its transfers report that).
+            }
+            catch (Exception e) when (e is CollectiveException)
+            {
+                if (Interlocked.CompareExchange(ref _failure, e, null) is null) await _cts.CancelAsync().ConfigureAwait(false);
+            }
+        }
+
+        public void Dispose()
+        {
+            _cts.Cancel();
+            if (_watch is null) _cts.Dispose();
+            else _watch.ContinueWith(_ => _cts.Dispose(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+        }
     }
 }

@@ -8,7 +8,7 @@ namespace Alpa.Silo.Execution.Collectives;
 /// <summary>Failure detection of <see cref="DataPlanePeers"/>.</summary>
 public sealed record PeerWatchOptions
 {
-    /// <summary>While a receive waits, how often the sender's liveness is checked (membership row, then a zero-byte probe frame).</summary>
+    /// <summary>While a collective waits, how often the sender's liveness is checked (membership row, then a zero-byte probe frame).</summary>
     public TimeSpan ProbeInterval { get; init; } = TimeSpan.FromMilliseconds(500);
     /// <summary>How long one probe may take; a probe that times out only means "busy", a broken or refused one means dead.</summary>
     public TimeSpan ProbeTimeout { get; init; } = TimeSpan.FromSeconds(2);
@@ -16,10 +16,11 @@ public sealed record PeerWatchOptions
 
 /// <summary>
 /// <see cref="IPeerTransport"/> over the silo's data plane: sends through <see cref="TensorSender"/>
-/// (one acknowledged stream per peer), receives through the <see cref="TensorInbox"/>. A waiting receive
-/// watches its sender: membership saying the silo is no longer active, or a probe frame that cannot be
-/// delivered (connection reset or refused), marks the silo failed; every pending and later transfer with
-/// it then fails at once with <see cref="SiloFailedException"/>.
+/// (one acknowledged stream per peer), receives through the <see cref="TensorInbox"/>. A silo is marked
+/// failed when a send to it breaks, when membership stops listing it as active, or when a zero-byte probe
+/// frame (sent by <see cref="WatchAsync"/> while a collective waits) cannot be delivered because the
+/// connection was reset or refused; every pending and later transfer with it then fails at once with
+/// <see cref="SiloFailedException"/>.
 /// </summary>
 public sealed class DataPlanePeers(string self, TensorSender sender, TensorInbox inbox, MembershipView view, PeerWatchOptions? watch = null)
     : IPeerTransport
@@ -62,15 +63,9 @@ public sealed class DataPlanePeers(string self, TensorSender sender, TensorInbox
         var state = Peer(peer);
         state.ThrowIfFailed(peer);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, state.Failed.Token);
-        var receive = inbox.ReceiveAsync(transferId, destination, linked.Token);
         try
         {
-            while (!receive.IsCompleted)
-            {
-                await Task.WhenAny(receive, Task.Delay(_watch.ProbeInterval, linked.Token)).ConfigureAwait(false);
-                if (!receive.IsCompleted) await CheckAliveAsync(peer, linked.Token).ConfigureAwait(false);
-            }
-            var got = await receive.ConfigureAwait(false);
+            var got = await inbox.ReceiveAsync(transferId, destination, linked.Token).ConfigureAwait(false);
             if (got.Data.Length != destination.Length)
                 throw new CollectiveException($"transfer {transferId:x16} from silo {peer} had {got.Data.Length} bytes, expected {destination.Length}; " +
                                               "do both silos run the same program?", peer);
@@ -84,9 +79,20 @@ public sealed class DataPlanePeers(string self, TensorSender sender, TensorInbox
 
     public void DropUnclaimed(Func<ulong, bool> match) => inbox.DropUnclaimed(match);
 
+    public async Task WatchAsync(IReadOnlyList<string> peers, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(peers);
+        while (true)
+        {
+            await Task.Delay(_watch.ProbeInterval, cancellationToken).ConfigureAwait(false);
+            await Task.WhenAll(peers.Select(p => CheckAliveAsync(p, cancellationToken))).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>Checks membership, then sends a zero-byte probe frame; throws when the peer is gone.</summary>
     private async Task CheckAliveAsync(string peer, CancellationToken token)
     {
+        Peer(peer).ThrowIfFailed(peer);
         if (view.ActiveRow(peer) is null)
             throw MarkFailed(peer, "membership no longer lists it as active", null);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);

@@ -16,6 +16,12 @@ public interface IPeerTransport
     /// <summary>Receives transfer <paramref name="transferId"/> from <paramref name="peer"/> into exactly <paramref name="destination"/>.</summary>
     Task ReceiveAsync(string peer, ulong transferId, Memory<byte> destination, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Checks <paramref name="peers"/> periodically until cancelled; throws <see cref="SiloFailedException"/> (and fails
+    /// every pending transfer with that silo) as soon as one of them is found dead.
+    /// </summary>
+    Task WatchAsync(IReadOnlyList<string> peers, CancellationToken cancellationToken);
+
     /// <summary>Bytes this silo has sent to (and received from) other silos through this transport.</summary>
     (long Sent, long Received) Bytes { get; }
 
