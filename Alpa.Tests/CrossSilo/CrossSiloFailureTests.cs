@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Alpa.Kernels;
 using Alpa.Kernels.Cpu;
 using Alpa.Silo.Execution.Collectives;
+using Xunit.Abstractions;
 using static Alpa.Tests.CrossSilo.CrossSiloHarness;
 
 namespace Alpa.Tests.CrossSilo;
@@ -10,7 +11,7 @@ namespace Alpa.Tests.CrossSilo;
 /// A silo dying in the middle of a job fails every other silo's pending collective within seconds with
 /// an error naming it; a silent silo fails the call at its deadline; the survivors then run a new job.
 /// </summary>
-public sealed class CrossSiloFailureTests
+public sealed class CrossSiloFailureTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(5);
 
@@ -49,6 +50,7 @@ public sealed class CrossSiloFailureTests
             Assert.Equal(silos.Addresses[2], e.Silo);
             Assert.Contains(silos.Addresses[2], e.Message);
             Assert.True(failedAfter[s] < Bound, $"silo {s} failed {failedAfter[s].TotalSeconds:0.0} s after the kill");
+            output.WriteLine($"silo {s} failed {failedAfter[s].TotalMilliseconds:F0} ms after the kill: {e.Message}");
         }
         AssertNewJobSucceeds(silos);
     }
@@ -85,6 +87,7 @@ public sealed class CrossSiloFailureTests
             Assert.Equal(silos.Addresses[2], e.Silo);
             Assert.Contains("membership", e.Message);
             Assert.True(failedAfter[s] < Bound, $"silo {s} failed {failedAfter[s].TotalSeconds:0.0} s after membership said dead");
+            output.WriteLine($"silo {s} failed {failedAfter[s].TotalMilliseconds:F0} ms after membership said dead: {e.Message}");
         }
     }
 

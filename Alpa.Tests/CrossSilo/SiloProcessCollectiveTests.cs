@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Alpa.Client.Contracts;
 using Alpa.Client.Transport;
 using Alpa.Tests.Silo;
+using Xunit.Abstractions;
 
 namespace Alpa.Tests.CrossSilo;
 
@@ -11,7 +12,7 @@ namespace Alpa.Tests.CrossSilo;
 /// within 10 s naming it, and a new run on the survivors then succeeds.
 /// </summary>
 [Collection(SiloProcessCollection.Name)]
-public sealed class SiloProcessCollectiveTests
+public sealed class SiloProcessCollectiveTests(ITestOutputHelper output)
 {
     [Fact]
     public async Task SigkillMidRun_FailsTheOthersNamingTheSilo_ThenTheSurvivorsRunAgain()
@@ -56,6 +57,7 @@ public sealed class SiloProcessCollectiveTests
             Assert.NotNull(errors[i]);
             Assert.Contains(addresses[2], errors[i]!.Message);
             Assert.True(failedAfter[i] < TimeSpan.FromSeconds(10), $"silo {i} failed {failedAfter[i].TotalSeconds:0.0} s after the kill");
+            output.WriteLine($"silo {i} failed {failedAfter[i].TotalMilliseconds:F0} ms after SIGKILL: {errors[i]!.Message}");
         }
 
         // The survivors run a new job.
