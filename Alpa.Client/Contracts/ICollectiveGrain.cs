@@ -23,17 +23,20 @@ public interface ICollectiveGrain : IGrain
 /// <param name="TimeoutSeconds">Deadline of one all-reduce.</param>
 public sealed record CollectiveRunRequest(int Tag, IReadOnlyList<string> Silos, int DevicesPerSilo, long Elements, int Iterations, double TimeoutSeconds);
 
-/// <summary>Seconds of each all-reduce on this silo, the sum of its first rank's result, and the bytes it sent to other silos.</summary>
+/// <summary>
+/// Seconds of each all-reduce on this silo, the sum of its first rank's tensor after the last one, and the
+/// bytes it sent to other silos. The inputs are filled once; each later all-reduce sums the previous results.
+/// </summary>
 public sealed record CollectiveRunReply(string Silo, IReadOnlyList<double> Seconds, double Checksum, long NetworkBytesSent)
 {
     /// <summary>Element i of rank r's input: (r + 1)·(i mod 97)/97, so the result's sum is known in advance.</summary>
     public static float Input(int rank, long i) => (rank + 1) * (i % 97) / 97f;
 
-    /// <summary>The expected checksum of an all-reduce of <paramref name="ranks"/> ranks of <paramref name="elements"/> elements.</summary>
-    public static double ExpectedChecksum(int ranks, long elements)
+    /// <summary>The expected checksum after <paramref name="iterations"/> all-reduces of <paramref name="ranks"/> ranks of <paramref name="elements"/> elements.</summary>
+    public static double ExpectedChecksum(int ranks, long elements, int iterations)
     {
         double sum = 0;
         for (long i = 0; i < elements; i++) sum += (double)(i % 97) / 97 * ranks * (ranks + 1) / 2;
-        return sum;
+        return sum * Math.Pow(ranks, iterations - 1);
     }
 }

@@ -26,9 +26,9 @@ public sealed class CollectiveGrain(SiloIdentity self, DataPlanePeers peers) : I
             var ranks = Enumerable.Range(0, placement.WorldSize).ToArray();
             var seconds = new List<double>(request.Iterations);
             var sentBefore = peers.Bytes.Sent;
+            for (var k = 0; k < d; k++) Fill(tensors[k], (index * d) + k);
             for (var it = 0; it < request.Iterations; it++)
             {
-                for (var k = 0; k < d; k++) Fill(tensors[k], (index * d) + k);
                 var start = Stopwatch.GetTimestamp();
                 await comm.AllReduceAsync(ranks, tensors, cancellationToken: cancellationToken).ConfigureAwait(false);
                 seconds.Add(Stopwatch.GetElapsedTime(start).TotalSeconds);
