@@ -26,7 +26,9 @@ public sealed class PipelineStepRunner : IStepRunner
     /// <param name="model">The forward model at the global batch.</param>
     /// <param name="microbatchTraining">The training graph of one microbatch (global batch / B).</param>
     /// <param name="cluster">Cluster spec of the local devices (link costs for completing the strategy map).</param>
-    public PipelineStepRunner(Graph model, Graph microbatchTraining, Plan plan, ClusterSpec cluster, ulong seed, PipelineDriverOptions? options = null)
+    /// <param name="transportOfWorker">Boundary transport of each worker (e.g. over the data plane when stages live on different silos); default: one in-process transport.</param>
+    public PipelineStepRunner(Graph model, Graph microbatchTraining, Plan plan, ClusterSpec cluster, ulong seed, PipelineDriverOptions? options = null,
+                              Func<int, IBoundaryTransport>? transportOfWorker = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(plan);
@@ -41,7 +43,7 @@ public sealed class PipelineStepRunner : IStepRunner
             {
                 var lowered = StageLowering.Complete(stages[s].Graph, plan.Stages[s], cluster);
                 var runtime = new StageRuntime(stages[s], lowered, seed);
-                _workers[s] = new MeshWorker(s, runtime, transport);
+                _workers[s] = new MeshWorker(s, runtime, transportOfWorker?.Invoke(s) ?? transport);
                 foreach (var p in stages[s].Graph.Parameters) _owner[p.Name] = runtime;
             }
         }
