@@ -104,7 +104,7 @@ public sealed class DataPlanePeers(string self, TensorSender sender, TensorInbox
         }
         catch (TensorTransferException e)
         {
-            throw MarkFailed(peer, e.Message, e);
+            throw MarkFailed(peer, $"liveness probe: {e.Message}", e);
         }
         catch (OperationCanceledException) when (!token.IsCancellationRequested)
         {

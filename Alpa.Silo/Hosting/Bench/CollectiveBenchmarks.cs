@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -62,7 +61,7 @@ public static class CollectiveBenchmarks
 
     public static async Task<CollectiveBenchResult> RunAsync(CollectiveBenchOptions options, Action<string> progress, CancellationToken cancellationToken = default)
     {
-        var uptimeBefore = Uptime();
+        var uptimeBefore = TransportBenchmarks.LoadAverage();
         var secret = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
         var env = new Dictionary<string, string> { ["ALPA_SECRET"] = secret };
         var addresses = Enumerable.Range(0, options.SiloCounts.Max()).Select(_ => $"127.0.0.1:{SiloProcess.FreePort()}").ToList();
@@ -77,7 +76,7 @@ public static class CollectiveBenchmarks
             }
             var transport = new TransportOptions { Secret = ClusterSecret.FromText(secret), DefaultTimeout = TimeSpan.FromMinutes(10) };
             using var client = await AlpaClient.ConnectAsync(addresses[0], transport, cancellationToken).ConfigureAwait(false);
-            await WaitForActiveAsync(client, addresses.Count, cancellationToken).ConfigureAwait(false);
+            await TransportBenchmarks.WaitForActiveAsync(client, addresses.Count, cancellationToken).ConfigureAwait(false);
             var rows = new List<CollectiveBenchRow>();
             var raw = new List<double>();
             var tag = 1;
@@ -90,8 +89,8 @@ public static class CollectiveBenchmarks
                     rows.Add(await MeasureAsync(client, addresses.Take(count).ToList(), bytes, options.Iterations, tag++, cancellationToken).ConfigureAwait(false));
                 }
             }
-            var rawGibps = (64L << 20) / Median(raw) / (1L << 30);
-            return new CollectiveBenchResult(Machine(), DateTimeOffset.UtcNow.ToString("u", CultureInfo.InvariantCulture), uptimeBefore, Uptime(), rawGibps,
+            var rawGibps = (64L << 20) / TransportBenchmarks.Median(raw) / (1L << 30);
+            return new CollectiveBenchResult(TransportBenchmarks.Machine(), DateTimeOffset.UtcNow.ToString("u", CultureInfo.InvariantCulture), uptimeBefore, TransportBenchmarks.LoadAverage(), rawGibps,
                 [.. rows.Select(r => r with { BusToRaw = r.BusGibps / rawGibps })]);
         }
         finally
@@ -105,7 +104,7 @@ public static class CollectiveBenchmarks
         var request = new CollectiveRunRequest(tag, silos, 1, bytes / 4, iterations + 1, 120);
         var replies = await Task.WhenAll(silos.Select(s => client.GetGrain<ICollectiveGrain>(s).RunAllReduceAsync(request, token))).ConfigureAwait(false);
         var slowest = Enumerable.Range(1, iterations).Select(i => replies.Max(r => r.Seconds[i])).ToList();
-        var seconds = Median(slowest);
+        var seconds = TransportBenchmarks.Median(slowest);
         var n = silos.Count;
         var expected = CollectiveRunReply.ExpectedChecksum(n, bytes / 4, iterations + 1);
         var ok = replies.All(r => Math.Abs(r.Checksum - expected) <= 1e-5 * Math.Abs(expected));
@@ -148,23 +147,4 @@ public static class CollectiveBenchmarks
             text.Append(CultureInfo.InvariantCulture, $"| {r.Silos} | {r.TensorBytes >> 20} MiB | {r.MedianSeconds * 1e3:F1} ms | {r.AlgorithmGibps:F2} GiB/s | {r.BusGibps:F2} GiB/s | {r.BusToRaw:P0} | {r.NetworkBytesPerSilo:N0} | {(r.ChecksumOk ? "yes" : "NO")} |\n");
         return text.ToString();
     }
-
-    private static async Task WaitForActiveAsync(AlpaClient client, int silos, CancellationToken token)
-    {
-        for (var i = 0; i < 300; i++)
-        {
-            var listing = await client.GetClusterAsync(token).ConfigureAwait(false);
-            if (listing.Silos.Count(s => s.Status == "active") >= silos) return;
-            await Task.Delay(100, token).ConfigureAwait(false);
-        }
-        throw new AlpaException($"the benchmark cluster did not reach {silos} active silos in 30 s");
-    }
-
-    private static double Median(IReadOnlyList<double> values) => values.Order().ElementAt(values.Count / 2);
-
-    private static string Uptime() =>
-        File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
-
-    private static string Machine() =>
-        $"{Environment.ProcessorCount} cores {RuntimeInformation.ProcessArchitecture}, {RuntimeInformation.OSDescription}, .NET {Environment.Version}";
 }
