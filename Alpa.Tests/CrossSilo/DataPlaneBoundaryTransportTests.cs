@@ -18,21 +18,21 @@ public sealed class DataPlaneBoundaryTransportTests
         for (var step = 0; step < 3; step++)
         {
             var message = new BoundaryMessage(BufferId.Activation(0, 1, 1), [
-                ("layers.0.out", HostTensor.FromFloats([.. Enumerable.Range(0, 24).Select(i => (float)(i * (step + 1)))], 2, 3, 4)),
-                ("tokens", HostTensor.FromInts([step, 5, 7], 3)),
-                ("s", HostTensor.Scalar(-step)),
+                new BoundaryTile("layers.0.out", 1, HostTensor.FromFloats([.. Enumerable.Range(0, 24).Select(i => (float)(i * (step + 1)))], 2, 3, 4)),
+                new BoundaryTile("tokens", 0, HostTensor.FromInts([step, 5, 7], 3)),
+                new BoundaryTile("s", 2, HostTensor.Scalar(-step)),
             ]);
             var received = receiver.ReceiveAsync(message.Buffer, CancellationToken.None);
             await sender.SendAsync(message, CancellationToken.None);
             var got = await received;
             Assert.Equal(message.Buffer, got.Buffer);
-            Assert.Equal(message.Tensors.Select(t => t.Name), got.Tensors.Select(t => t.Name));
+            Assert.Equal(message.Tiles.Select(t => (t.Name, t.Tile)), got.Tiles.Select(t => (t.Name, t.Tile)));
             for (var i = 0; i < 3; i++)
             {
-                Assert.Equal(message.Tensors[i].Value.Type, got.Tensors[i].Value.Type);
-                Assert.Equal(message.Tensors[i].Value.Shape, got.Tensors[i].Value.Shape);
-                Assert.Equal(message.Tensors[i].Value.Floats, got.Tensors[i].Value.Floats);
-                Assert.Equal(message.Tensors[i].Value.Ints, got.Tensors[i].Value.Ints);
+                Assert.Equal(message.Tiles[i].Data.Type, got.Tiles[i].Data.Type);
+                Assert.Equal(message.Tiles[i].Data.Shape, got.Tiles[i].Data.Shape);
+                Assert.Equal(message.Tiles[i].Data.Floats, got.Tiles[i].Data.Floats);
+                Assert.Equal(message.Tiles[i].Data.Ints, got.Tiles[i].Data.Ints);
             }
         }
     }

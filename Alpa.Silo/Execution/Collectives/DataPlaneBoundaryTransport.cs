@@ -71,18 +71,19 @@ public sealed class DataPlaneBoundaryTransport(IPeerTransport peers, IReadOnlyLi
     private ulong Id(BufferId b, long count, int part) =>
         TransferIds.Of(tag, ((ulong)(uint)b.Kind << 32) | (uint)b.Microbatch, count, part, b.From, b.To, 0);
 
-    /// <summary>count · (name length, name bytes padded to 4, type, rank, dims, values), little-endian.</summary>
+    /// <summary>count · (name length, name bytes padded to 4, tile index, type, rank, dims, values), little-endian.</summary>
     private static byte[] Encode(BoundaryMessage message)
     {
         using var stream = new MemoryStream();
         using var w = new BinaryWriter(stream);
-        w.Write(message.Tensors.Count);
-        foreach (var (name, value) in message.Tensors)
+        w.Write(message.Tiles.Count);
+        foreach (var (name, tile, value) in message.Tiles)
         {
             var bytes = Encoding.UTF8.GetBytes(name);
             w.Write(bytes.Length);
             w.Write(bytes);
             w.Write(new byte[(4 - (bytes.Length % 4)) % 4]);
+            w.Write(tile);
             w.Write((int)value.Type);
             w.Write(value.Shape.Length);
             foreach (var d in value.Shape) w.Write(d);
@@ -95,21 +96,22 @@ public sealed class DataPlaneBoundaryTransport(IPeerTransport peers, IReadOnlyLi
     private static BoundaryMessage Decode(BufferId buffer, byte[] payload)
     {
         using var r = new BinaryReader(new MemoryStream(payload));
-        var tensors = new List<(string, HostTensor)>();
+        var tiles = new List<BoundaryTile>();
         for (var count = r.ReadInt32(); count > 0; count--)
         {
             var length = r.ReadInt32();
             var name = Encoding.UTF8.GetString(r.ReadBytes(length));
             r.ReadBytes((4 - (length % 4)) % 4);
+            var tile = r.ReadInt32();
             var type = (ElementType)r.ReadInt32();
             var shape = new long[r.ReadInt32()];
             for (var d = 0; d < shape.Length; d++) shape[d] = r.ReadInt64();
             var elements = checked((int)shape.Aggregate(1L, (a, x) => a * x));
             var data = r.ReadBytes(elements * 4);
-            tensors.Add((name, type == ElementType.I32
+            tiles.Add(new BoundaryTile(name, tile, type == ElementType.I32
                 ? HostTensor.FromInts(MemoryMarshal.Cast<byte, int>(data).ToArray(), shape)
                 : HostTensor.FromFloats(type, MemoryMarshal.Cast<byte, float>(data).ToArray(), shape)));
         }
-        return new BoundaryMessage(buffer, tensors);
+        return new BoundaryMessage(buffer, tiles);
     }
 }
