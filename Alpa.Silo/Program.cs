@@ -8,4 +8,8 @@ if (args is ["bench", "transport", ..])
 {
     return await Alpa.Silo.Hosting.SiloCli.RunBenchTransportAsync(args);
 }
+if (args is ["bench", "collectives", ..])
+{
+    return await Alpa.Silo.Hosting.Bench.CollectiveBenchmarks.RunCliAsync(args);
+}
 return CliApp.Run(args);

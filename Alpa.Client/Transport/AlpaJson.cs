@@ -40,6 +40,8 @@ namespace Alpa.Client.Transport;
 [JsonSerializable(typeof(JobStatus))]
 [JsonSerializable(typeof(GrainError))]
 [JsonSerializable(typeof(ClusterListing))]
+[JsonSerializable(typeof(CollectiveRunRequest))]
+[JsonSerializable(typeof(CollectiveRunReply))]
 public sealed partial class AlpaJsonContext : JsonSerializerContext;
 
 /// <summary>The serializer options every grain message goes through.</summary>

@@ -32,6 +32,31 @@ public static unsafe class Blocks
             src.Slice((int)((o * size + k * len) * inner), run).CopyTo(dst.Slice((int)(o * run), run));
     }
 
+    /// <summary>Block extraction from raw bytes laid out like <paramref name="layout"/> into raw bytes (a network bundle).</summary>
+    public static void Extract(ReadOnlySpan<byte> src, Tensor layout, int axis, int k, int n, Span<byte> destination)
+    {
+        ArgumentNullException.ThrowIfNull(layout);
+        var (outer, size, inner) = Geometry(layout, axis, n);
+        var run = (int)(size / n * inner);
+        if (src.Length != layout.Bytes || destination.Length != outer * run)
+            throw new KernelException($"{src.Length} → {destination.Length} bytes do not fit block 1/{n} of {layout} along axis {axis}");
+        for (long o = 0; o < outer; o++)
+            src.Slice((int)((o * size + k * (size / n)) * inner), run).CopyTo(destination.Slice((int)(o * run), run));
+    }
+
+    /// <summary>Writes raw <paramref name="block"/> bytes (block-shaped, row-major) as block <paramref name="k"/> of <paramref name="n"/> of <paramref name="destination"/>.</summary>
+    public static void Insert(ReadOnlySpan<byte> block, Tensor destination, int axis, int k, int n)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        var (outer, size, inner) = Geometry(destination, axis, n);
+        var run = (int)(size / n * inner);
+        if (block.Length != outer * run)
+            throw new KernelException($"{block.Length} bytes are not block 1/{n} of {destination} along axis {axis}");
+        var dst = Bytes(destination);
+        for (long o = 0; o < outer; o++)
+            block.Slice((int)(o * run), run).CopyTo(dst.Slice((int)((o * size + k * (size / n)) * inner), run));
+    }
+
     /// <summary>Writes <paramref name="block"/> as block <paramref name="k"/> of <paramref name="n"/> of <paramref name="destination"/> along <paramref name="axis"/>.</summary>
     public static void Insert(Tensor block, Tensor destination, int axis, int k, int n)
     {

@@ -26,7 +26,9 @@ public sealed record CollectiveTraffic
 /// (<c>buffers[k]</c> belongs to <c>ranks[k]</c>); the call returns when every member has its result.
 /// Reductions combine members in group order, so results are bit-reproducible and identical on
 /// every member. Tensors along a split/concat <c>axis</c> are cut into equal contiguous blocks,
-/// block k belonging to member k.
+/// block k belonging to member k. An implementation across processes (<c>ClusterCollectives</c> in
+/// Alpa.Silo) is called by every process of the group with the tensors of its own members only
+/// (one per member with remote entries unread, or one per local member).
 /// </summary>
 public interface ICollectives
 {

@@ -81,7 +81,8 @@ public static class SiloHost
             .Add<ISiloGrain, SiloGrain>()
             .Add<IEchoGrain, EchoGrain>()
             .Add<IDirectoryGrain, DirectoryGrain>()
-            .Add<IMembershipTableGrain, MembershipTableGrain>());
+            .Add<IMembershipTableGrain, MembershipTableGrain>()
+            .Add<ICollectiveGrain, CollectiveGrain>());
         services.AddSingleton<GrainCatalog>();
         services.AddSingleton<SiloConnectionPool>();
         services.AddSingleton(sp => new GrainDirectory(sp.GetRequiredService<SiloIdentity>(), sp.GetRequiredService<MembershipView>(),
@@ -91,6 +92,8 @@ public static class SiloHost
         services.AddSingleton<GrainEndpoint>();
         services.AddSingleton(new TensorInbox(options.MaxUnclaimedTensorBytes));
         services.AddSingleton<TensorSender>();
+        services.AddSingleton(sp => new Alpa.Silo.Execution.Collectives.DataPlanePeers(self.Address, sp.GetRequiredService<TensorSender>(),
+            sp.GetRequiredService<TensorInbox>(), sp.GetRequiredService<MembershipView>()));
         services.AddSingleton<DataPlaneConnectionHandler>();
         services.AddSingleton(sp =>
         {

@@ -26,7 +26,9 @@ public sealed partial class PipelineStepRunner : IStepRunner
     /// <param name="model">The forward model at the global batch.</param>
     /// <param name="microbatchTraining">The training graph of one microbatch (global batch / B).</param>
     /// <param name="cluster">Cluster spec of the local devices (link costs for completing the strategy map).</param>
-    public PipelineStepRunner(Graph model, Graph microbatchTraining, Plan plan, ClusterSpec cluster, ulong seed, PipelineDriverOptions? options = null)
+    /// <param name="transportOfWorker">Boundary transport of each worker (e.g. over the data plane when stages live on different silos); default: one in-process transport.</param>
+    public PipelineStepRunner(Graph model, Graph microbatchTraining, Plan plan, ClusterSpec cluster, ulong seed, PipelineDriverOptions? options = null,
+                              Func<int, IBoundaryTransport>? transportOfWorker = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(plan);
@@ -49,7 +51,7 @@ public sealed partial class PipelineStepRunner : IStepRunner
             foreach (var r in runtimes) r?.Dispose();
             throw;
         }
-        _workers = [.. runtimes.Select((r, s) => new MeshWorker(s, r, transport, Routes))];
+        _workers = [.. runtimes.Select((r, s) => new MeshWorker(s, r, transportOfWorker?.Invoke(s) ?? transport, Routes))];
         _driver = new PipelineDriver(_workers, programs, options);
         _eval = new GraphExecutor(model, _evalDevice, new ExecutorOptions { Seed = seed, Profile = false });
     }

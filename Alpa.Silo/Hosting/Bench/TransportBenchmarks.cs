@@ -107,9 +107,10 @@ public static class TransportBenchmarks
             """);
     }
 
-    private static async Task WaitForActiveAsync(AlpaClient client, int silos, CancellationToken token)
+    /// <summary>Waits up to 30 s until <paramref name="silos"/> silos are active.</summary>
+    internal static async Task WaitForActiveAsync(AlpaClient client, int silos, CancellationToken token)
     {
-        for (var i = 0; i < 100; i++)
+        for (var i = 0; i < 300; i++)
         {
             var listing = await client.GetClusterAsync(token).ConfigureAwait(false);
             if (listing.Silos.Count(s => s.Status == "active") >= silos)
@@ -118,7 +119,7 @@ public static class TransportBenchmarks
             }
             await Task.Delay(100, token).ConfigureAwait(false);
         }
-        throw new Alpa.Planner.AlpaException($"the benchmark cluster did not reach {silos} active silos in 10 s");
+        throw new Alpa.Planner.AlpaException($"the benchmark cluster did not reach {silos} active silos in 30 s");
     }
 
     /// <summary>Raw TCP on loopback: the same payload, framing cost excluded, one ack per transfer.</summary>
@@ -221,7 +222,7 @@ public static class TransportBenchmarks
         return (micros[calls / 2], micros[Math.Min(calls - 1, (int)(calls * 0.99))], micros.Average());
     }
 
-    private static double Median(IReadOnlyList<double> values)
+    internal static double Median(IReadOnlyList<double> values)
     {
         var sorted = values.Order().ToArray();
         return sorted[sorted.Length / 2];
@@ -229,9 +230,9 @@ public static class TransportBenchmarks
 
     private static double GiBPerSecond(long bytes, double seconds) => bytes / seconds / (1L << 30);
 
-    private static string LoadAverage() =>
+    internal static string LoadAverage() =>
         File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
 
-    private static string Machine() =>
+    internal static string Machine() =>
         $"{Environment.ProcessorCount} cores {RuntimeInformation.ProcessArchitecture}, {RuntimeInformation.OSDescription}, .NET {Environment.Version}";
 }

@@ -103,5 +103,33 @@ public sealed class TensorInbox(long maxUnclaimedBytes)
         }
     }
 
+    /// <summary>Drops kept tensors whose transfer id satisfies <paramref name="match"/> (leftovers of a failed job); returns how many.</summary>
+    public int DropUnclaimed(Func<ulong, bool> match)
+    {
+        ArgumentNullException.ThrowIfNull(match);
+        lock (_gate)
+        {
+            var dropped = _unclaimed.Keys.Where(match).ToList();
+            foreach (var id in dropped)
+            {
+                _unclaimedBytes -= _unclaimed[id].Data.Length;
+                _unclaimed.Remove(id);
+            }
+            return dropped.Count;
+        }
+    }
+
+    /// <summary>Bytes of received tensors nobody has claimed yet.</summary>
+    public long UnclaimedBytes
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _unclaimedBytes;
+            }
+        }
+    }
+
     private sealed record Expected(Memory<byte> Destination, TaskCompletionSource<ReceivedTensor> Completion);
 }

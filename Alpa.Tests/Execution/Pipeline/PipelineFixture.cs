@@ -43,7 +43,7 @@ internal static class PipelineFixture
     public sealed record CheckOutcome(double LossDiff, double ParamDiff, string Worst, PipelineStepRunner Runner);
 
     /// <summary>Trains <paramref name="steps"/> steps under the plan and on one device; returns the largest relative differences.</summary>
-    public static CheckOutcome Check(string model, Plan plan, ClusterSpec cluster, int steps = 10)
+    public static CheckOutcome Check(string model, Plan plan, ClusterSpec cluster, int steps = 10, Func<int, IBoundaryTransport>? transports = null)
     {
         var spec = ModelZoo.Get(model);
         var forward = spec.Build();
@@ -52,7 +52,7 @@ internal static class PipelineFixture
         var micro = TrainingGraph.Build(spec.Build(spec.Batch / plan.Microbatches), options);
         var data = new SyntheticData(forward, 0);
         var trainer = new TrainerOptions { Steps = steps, EvalEvery = 0, Schedule = new LearningRateSchedule { Peak = options.Optimizer is Adam ? 3e-3 : 0.1, WarmupSteps = 2 } };
-        var runner = new PipelineStepRunner(forward, micro, plan, cluster, 0);
+        var runner = new PipelineStepRunner(forward, micro, plan, cluster, 0, transportOfWorker: transports);
         var run = Trainer.Run(runner, data, trainer);
         using var device = LocalStepRunner.CreateCpuDevice();
         using var single = new LocalStepRunner(forward, training, device, 0);
