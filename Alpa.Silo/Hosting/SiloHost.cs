@@ -48,7 +48,8 @@ public static class SiloHost
         Validate(options);
         var self = new SiloIdentity(SiloEndpoint.Normalize(advertise), DeviceSpec.Parse(options.Devices), options.ClusterId, secret is null);
         var certificate = LoadCertificate(options.Tls);
-        var logger = SiloLogging.Create(options, self.Address, listen.Port);
+        var logRing = new Dashboard.LogRing();
+        var logger = SiloLogging.Create(options, self.Address, listen.Port, logRing);
         builder.Logging.ClearProviders().AddSerilog(logger, dispose: true);
         ConfigureKestrel(builder.WebHost, options, listen, certificate);
         var transport = new TransportOptions
@@ -59,6 +60,7 @@ public static class SiloHost
             ConnectTimeout = TimeSpan.FromSeconds(2),
         };
         AddServices(builder.Services, options, self, transport, secret, certificate, listen);
+        Jobs.JobServices.AddJobsAndDashboard(builder.Services, options, logRing);
         var app = builder.Build();
         MapEndpoints(app, options, listen.Port);
         if (secret is null)
@@ -81,7 +83,9 @@ public static class SiloHost
             .Add<ISiloGrain, SiloGrain>()
             .Add<IEchoGrain, EchoGrain>()
             .Add<IDirectoryGrain, DirectoryGrain>()
-            .Add<IMembershipTableGrain, MembershipTableGrain>());
+            .Add<IMembershipTableGrain, MembershipTableGrain>()
+            .Add<IJobsGrain, Jobs.JobsGrain>()
+            .Add<IDashboardGrain, Dashboard.DashboardGrain>());
         services.AddSingleton<GrainCatalog>();
         services.AddSingleton<SiloConnectionPool>();
         services.AddSingleton(sp => new GrainDirectory(sp.GetRequiredService<SiloIdentity>(), sp.GetRequiredService<MembershipView>(),
@@ -163,7 +167,7 @@ public static class SiloHost
         app.Use((context, next) => context.Connection.LocalPort == controlPort ? grains.HandleAsync(context) : next(context));
         if (!string.IsNullOrEmpty(options.Dashboard))
         {
-            StatusApi.Map(app);
+            Dashboard.DashboardHost.Map(app, Endpoints.Parse(options.Dashboard, "--dashboard"), options.SecretFile);
         }
     }
 
