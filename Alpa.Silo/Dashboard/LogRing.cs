@@ -1,5 +1,6 @@
 using Serilog.Core;
 using Serilog.Events;
+using Serilog.Formatting.Display;
 
 namespace Alpa.Silo.Dashboard;
 
@@ -10,6 +11,7 @@ public sealed record LogLine(long Sequence, DateTimeOffset At, string Level, str
 public sealed class LogRing : ILogEventSink
 {
     public const int Capacity = 1000;
+    private static readonly MessageTemplateTextFormatter Format = new("{Message:lj}");
     private readonly Queue<LogLine> _lines = new();
     private long _sequence;
 
@@ -18,7 +20,7 @@ public sealed class LogRing : ILogEventSink
         ArgumentNullException.ThrowIfNull(logEvent);
         lock (_lines)
         {
-            _lines.Enqueue(new LogLine(++_sequence, logEvent.Timestamp, logEvent.Level.ToString(), logEvent.RenderMessage(),
+            _lines.Enqueue(new LogLine(++_sequence, logEvent.Timestamp, logEvent.Level.ToString(), Render(logEvent),
                 Text(logEvent, "grain"), Text(logEvent, "job")));
             if (_lines.Count > Capacity)
             {
@@ -35,6 +37,13 @@ public sealed class LogRing : ILogEventSink
             var lines = _lines.Where(l => l.Sequence > after).ToList();
             return lines.Count > limit ? lines[^limit..] : lines;
         }
+    }
+
+    private static string Render(LogEvent e)
+    {
+        using var text = new StringWriter(System.Globalization.CultureInfo.InvariantCulture);
+        Format.Format(e, text);
+        return text.ToString();
     }
 
     private static string? Text(LogEvent e, string property) =>

@@ -26,7 +26,7 @@ public sealed class ChromiumFactAttribute : FactAttribute
 [Collection(SiloProcessCollection.Name)]
 public sealed class DashboardBrowserTests
 {
-    private const int Steps = 6;
+    private const int Steps = 4;
 
     [ChromiumFact]
     public async Task EveryPageShowsTheJobsRealNumbers()
@@ -73,7 +73,7 @@ public sealed class DashboardBrowserTests
 
         await page.ClickAsync("#plan-link");
         await page.WaitForSelectorAsync("#plan-view");
-        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(shots, "plan.png"), FullPage = true });
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(shots, "plan.png") });
         Assert.Equal(["cpu:0", "cpu:1"], await page.EvalOnSelectorAllAsync<string[]>(".plan-device", "ds => ds.map(d => d.dataset.device)"));
         var measured = await page.GetAttributeAsync("#stage-times rect[data-measured]", "data-measured");
         Assert.Equal(metrics.Plan!.Stages[0].MeasuredSeconds!.Value, double.Parse(measured!, System.Globalization.CultureInfo.InvariantCulture), 12);
@@ -81,7 +81,7 @@ public sealed class DashboardBrowserTests
 
         await page.GotoAsync(root + $"#/timeline/{id}");
         await page.WaitForSelectorAsync("#timeline");
-        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(shots, "timeline.png"), FullPage = true });
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(shots, "timeline.png") });
         var bars = await page.EvalOnSelectorAllAsync<string[][]>("rect.timeline-event",
             "rs => rs.map(r => [r.dataset.device, r.dataset.kind, r.dataset.start, r.dataset.end])");
         Assert.Equal(metrics.Timeline.Select(e => new[] { e.Device, e.Kind, Num(e.StartSeconds), Num(e.EndSeconds) }), bars.Select(b => new[] { b[0], b[1], Num(double.Parse(b[2], System.Globalization.CultureInfo.InvariantCulture)), Num(double.Parse(b[3], System.Globalization.CultureInfo.InvariantCulture)) }));

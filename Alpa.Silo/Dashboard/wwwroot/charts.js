@@ -77,23 +77,27 @@ function timelineChart(events, width = 1000) {
   return svg;
 }
 
-// plan: JobPlan → <svg id="plan-view">: one column per stage, its submesh box, a cell per device.
+// plan: JobPlan → <svg id="plan-view">: one box per stage holding its submesh box, a cell per device.
 function planChart(plan, width = 1000) {
-  const stageW = Math.min(320, (width - 20) / Math.max(1, plan.stages.length));
+  const stageW = Math.min(560, (width - 20) / Math.max(1, plan.stages.length));
+  const perRow = 4, cellW = (stageW - 52) / perRow;
   const maxDevices = Math.max(...plan.stages.map(s => s.devices.length));
-  const height = 120 + Math.ceil(maxDevices / 4) * 44;
+  const rows = Math.ceil(maxDevices / perRow);
+  const height = 150 + rows * 44;
   const svg = svgEl('svg', { id: 'plan-view', width, height, viewBox: `0 0 ${width} ${height}` });
   plan.stages.forEach((s, k) => {
     const x0 = 10 + k * stageW;
     const g = svgEl('g', { class: 'plan-stage', 'data-stage': s.index }, svg);
     svgEl('rect', { x: x0, y: 8, width: stageW - 12, height: height - 16, rx: 6, fill: '#eef3fd', stroke: '#2f6fdb' }, g);
     svgText(g, x0 + 10, 28, `stage ${s.index}: layers ${s.layers[0]}–${s.layers[1]}`, { 'font-weight': 600 });
-    svgText(g, x0 + 10, 46, `submesh ${s.submesh[0]}×${s.submesh[1]} on ${s.worker}, logical mesh (${s.logicalMesh.join(', ')})`);
-    svgText(g, x0 + 10, 64, `predicted ${fmtSeconds(s.predictedSeconds)} · measured ${fmtSeconds(s.measuredSeconds)}`, { class: 'stage-times' });
+    svgText(g, x0 + 10, 46, `predicted ${fmtSeconds(s.predictedSeconds)} · measured ${fmtSeconds(s.measuredSeconds)} per step`, { class: 'stage-times' });
+    svgEl('rect', { class: 'plan-submesh', x: x0 + 14, y: 58, width: stageW - 40, height: height - 82, rx: 5, fill: '#fff', stroke: '#6b7385', 'stroke-dasharray': '4 3' }, g);
+    svgText(g, x0 + 24, 76, `submesh ${s.submesh[0]}×${s.submesh[1]} on ${s.worker}`);
+    svgText(g, x0 + 24, 92, `logical mesh (${s.logicalMesh.join(', ')})`, { fill: '#6b7385' });
     s.devices.forEach((d, i) => {
-      const cx = x0 + 10 + (i % 4) * ((stageW - 32) / 4), cy = 80 + Math.floor(i / 4) * 44;
-      svgEl('rect', { class: 'plan-device', x: cx, y: cy, width: (stageW - 32) / 4 - 6, height: 34, rx: 4, fill: '#fff', stroke: '#6b7385', 'data-device': d }, g);
-      svgText(g, cx + 6, cy + 21, d);
+      const cx = x0 + 24 + (i % perRow) * cellW, cy = 104 + Math.floor(i / perRow) * 44;
+      svgEl('rect', { class: 'plan-device', x: cx, y: cy, width: cellW - 8, height: 34, rx: 4, fill: '#f3f5f8', stroke: '#6b7385', 'data-device': d }, g);
+      svgText(g, cx + 8, cy + 21, d);
     });
   });
   return svg;
