@@ -24,6 +24,7 @@ const fmt = {
   num: (x, d = 1) => x == null ? '—' : Number(x).toFixed(d),
   dur: s => s < 120 ? s.toFixed(0) + ' s' : s < 7200 ? (s / 60).toFixed(1) + ' min' : (s / 3600).toFixed(1) + ' h',
   loss: x => x == null ? '—' : Number(x).toFixed(4),
+  us: x => x == null ? '—' : x < 1000 ? x.toFixed(0) + ' µs' : x < 1e6 ? (x / 1e3).toFixed(1) + ' ms' : (x / 1e6).toFixed(2) + ' s',
 };
 const stateCell = s => h('span', { class: 'state-' + s }, s);
 const jobLink = j => h('a', { href: `#/job/${j.id}`, class: 'job-link' }, j.id);
@@ -60,7 +61,7 @@ async function grains() {
   const keyLinks = t => h('div', {}, t.keys.map(k => h('a', { href: 'javascript:void 0', class: 'activation', 'data-grain': t.grain, 'data-key': k,
     onclick: '' }, k + ' ')));
   const typeTable = table(['grain', 'silo', 'activations', 'calls', 'calls/s', 'mean latency', 'errors'],
-    types.map(t => [t.grain, t.silo, keyLinks(t), t.calls, fmt.num(t.callsPerSecond), fmt.num(t.meanMicroseconds, 0) + ' µs', t.errors]), { id: 'grains-table' });
+    types.map(t => [t.grain, t.silo, keyLinks(t), t.calls, fmt.num(t.callsPerSecond), fmt.us(t.meanMicroseconds), t.errors]), { id: 'grains-table' });
   typeTable.addEventListener('click', async ev => {
     const a = ev.target.closest('a.activation');
     if (!a) return;
@@ -70,7 +71,7 @@ async function grains() {
   });
   const slow = [...methods].sort((a, b) => b.p99Microseconds - a.p99Microseconds).slice(0, 8);
   const failing = methods.filter(m => m.errors > 0).sort((a, b) => b.errors - a.errors).slice(0, 8);
-  const methodRow = m => [`${m.grain}.${m.method}`, m.silo, m.calls, fmt.num(m.callsPerSecond), fmt.num(m.p50Microseconds, 0) + ' µs', fmt.num(m.p99Microseconds, 0) + ' µs', m.errors];
+  const methodRow = m => [`${m.grain}.${m.method}`, m.silo, m.calls, fmt.num(m.callsPerSecond), fmt.us(m.p50Microseconds), fmt.us(m.p99Microseconds), m.errors];
   const heads = ['method', 'silo', 'calls', 'calls/s', 'p50', 'p99', 'errors'];
   return [h('h1', {}, 'Grains'), typeTable, h('h2', {}, 'Activation state'), state,
     h('h2', {}, 'Slowest methods (p99)'), table(heads, slow.map(methodRow), { id: 'slow-methods' }),
