@@ -44,8 +44,8 @@ public sealed record JobInfo
     public DateTimeOffset? FinishedAt { get; init; }
 }
 
-/// <summary>One finished step: loss, wall time and throughput.</summary>
-public sealed record StepMetrics(int Step, double Loss, double Seconds, double ItemsPerSecond);
+/// <summary>One finished step: loss, wall time, throughput and, for pipelines, each stage's busy seconds.</summary>
+public sealed record StepMetrics(int Step, double Loss, double Seconds, double ItemsPerSecond, IReadOnlyList<double>? StageSeconds = null);
 
 /// <summary>Everything measured about a job: its plan, every step, the last step's timeline and device memory.</summary>
 public sealed record JobMetrics

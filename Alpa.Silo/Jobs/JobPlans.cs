@@ -47,8 +47,15 @@ public static class JobPlans
         {
             return plan;
         }
-        var counted = steps.Count > 1 ? steps.Skip(1) : steps;
-        var mean = counted.Average(s => s.Seconds);
-        return plan with { Stages = [.. plan.Stages.Select(s => s with { MeasuredSeconds = mean })] };
+        var counted = (steps.Count > 1 ? steps.Skip(1) : steps).ToList();
+        return plan with
+        {
+            Stages = [.. plan.Stages.Select(s => s with
+            {
+                MeasuredSeconds = counted.All(m => m.StageSeconds?.Count > s.Index)
+                    ? counted.Average(m => m.StageSeconds![s.Index])
+                    : counted.Average(m => m.Seconds),
+            })],
+        };
     }
 }

@@ -3,8 +3,10 @@ using Alpa.Client.Jobs;
 using Alpa.Planner;
 using Alpa.Planner.Graph;
 using Alpa.Planner.Intra;
+using Alpa.Planner.Models;
 using Alpa.Planner.Training;
 using Alpa.Silo.Cli;
+using Alpa.Silo.Execution.Pipeline;
 using Alpa.Silo.Execution.Spmd;
 using Alpa.Silo.Training;
 using Microsoft.Extensions.Logging;
@@ -12,8 +14,10 @@ using Microsoft.Extensions.Logging;
 namespace Alpa.Silo.Jobs;
 
 /// <summary>
-/// Runs a job in this silo's process on its own CPU devices: one device with the graph executor,
-/// or D devices as one SPMD mesh under the intra-op ILP's plan (as <c>alpa train --cluster local:1xD</c>).
+/// Runs a job in this silo's process on its own CPU devices: one device with the graph executor;
+/// D devices as one SPMD mesh under the intra-op ILP's plan (as <c>alpa train --cluster local:1xD
+/// --method intra-only</c>); with more than one microbatch, the automatic pipeline plan on those
+/// devices, run by the in-process driver and mesh workers.
 /// </summary>
 public sealed class LocalJobRunner(ILogger<LocalJobRunner> logger) : IJobRunner
 {
@@ -30,15 +34,18 @@ public sealed class LocalJobRunner(ILogger<LocalJobRunner> logger) : IJobRunner
         {
             throw JobException.BadSpec("cluster.devices", $"is {spec.Cluster.Devices}, but this silo has {cpus} CPU device(s) ({string.Join(",", devices)}); ask for 1 … {Math.Max(1, cpus)}");
         }
-        if (spec.Microbatches != 1)
-        {
-            throw JobException.BadSpec("microbatches", $"is {spec.Microbatches}; the in-process runner trains one microbatch per step (pipelines run on the Driver)");
-        }
     }
 
     public Task RunAsync(JobRunContext job, IJobProgress progress, CancellationToken cancellationToken) =>
         Task.Factory.StartNew(() => Run(job, progress, cancellationToken), cancellationToken,
             TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+    /// <summary>A runner ready to train, its plan, and how to read the measurements of its last step.</summary>
+    private sealed record Prepared(IStepRunner Runner, JobPlan Plan, Func<(IReadOnlyList<TimelineEvent>, IReadOnlyList<long>, IReadOnlyList<double>?)> Measure)
+    {
+        /// <summary>A device the runner uses but does not own.</summary>
+        public IDisposable? Device { get; init; }
+    }
 
     private void Run(JobRunContext job, IJobProgress progress, CancellationToken cancel)
     {
@@ -46,15 +53,16 @@ public sealed class LocalJobRunner(ILogger<LocalJobRunner> logger) : IJobRunner
         var modelSpec = JobSpecCheck.ResolveModel(spec);
         var model = modelSpec.Build(spec.Batch);
         Optimizer optimizer = spec.Optimizer == "sgd" ? new Sgd() : new Adam();
-        var training = TrainingGraph.Build(model, new TrainingOptions { Optimizer = optimizer });
+        var options = new TrainingOptions { Optimizer = optimizer };
         var devices = job.Devices.Take(spec.Cluster.Devices).ToList();
-        var intra = Plan(training, devices.Count);
+        var prepared = Prepare(modelSpec, model, options, devices, job);
+        using var runner = prepared.Runner;
+        using var device = prepared.Device;
         cancel.ThrowIfCancellationRequested();
         var tokens = model.Inputs.FirstOrDefault(n => n.Name == "tokens");
         var itemsPerStep = tokens?.Shape.Elements ?? model.Inputs.First().Shape[0];
-        var plan = JobPlans.From(model, intra, devices, job.Silo, spec.Microbatches);
-        progress.Planned(plan, tokens is null ? "samples" : "tokens");
-        logger.LogInformation("job {Job}: {Model} on {Devices} ({Method}), {Steps} steps", job.JobId, modelSpec.Name, string.Join(",", devices), plan.Method, spec.Steps);
+        progress.Planned(prepared.Plan, tokens is null ? "samples" : "tokens");
+        logger.LogInformation("job {Job}: {Model} on {Devices} ({Method}), {Steps} steps", job.JobId, modelSpec.Name, string.Join(",", devices), prepared.Plan.Method, spec.Steps);
 
         var schedule = new LearningRateSchedule
         {
@@ -63,10 +71,6 @@ public sealed class LocalJobRunner(ILogger<LocalJobRunner> logger) : IJobRunner
             TotalSteps = spec.Steps,
         };
         var data = new SyntheticData(model, spec.Seed);
-        using var device = LocalStepRunner.CreateCpuDevice();
-        using IStepRunner runner = intra is null || devices.Count == 1
-            ? new LocalStepRunner(model, training, device, (ulong)spec.Seed, profile: true)
-            : new SpmdStepRunner(model, training, intra, (ulong)spec.Seed);
         for (var step = 0; step < spec.Steps; step++)
         {
             cancel.ThrowIfCancellationRequested();
@@ -77,13 +81,39 @@ public sealed class LocalJobRunner(ILogger<LocalJobRunner> logger) : IJobRunner
             {
                 throw new AlpaException($"the loss became {loss} at step {step + 1}; lower the learning rate or use sgd");
             }
-            var (timeline, peaks) = Measured(runner, training, devices, job.Silo);
-            progress.StepDone(new StepMetrics(step + 1, loss, seconds, itemsPerStep / seconds), timeline, peaks);
+            var (timeline, peaks, stages) = prepared.Measure();
+            progress.StepDone(new StepMetrics(step + 1, loss, seconds, itemsPerStep / seconds, stages), timeline, peaks);
         }
     }
 
+    private Prepared Prepare(ModelSpec modelSpec, Graph model, TrainingOptions options, List<string> devices, JobRunContext job)
+    {
+        var seed = (ulong)job.Spec.Seed;
+        if (job.Spec.Microbatches > 1)
+        {
+            var (plan, pipeline) = PipelineJobs.Prepare(modelSpec, model, options, LocalClusterProbe.Measure(1, devices.Count), job.Spec.Microbatches, seed);
+            return new Prepared(pipeline, PipelineJobs.ToJobPlan(plan, devices, job.Silo),
+                () => pipeline.LastStep is { } s ? PipelineJobs.Measured(s, plan, devices, job.Silo) : ([], [], null));
+        }
+        var training = TrainingGraph.Build(model, options);
+        var intra = PlanMesh(training, devices.Count);
+        var jobPlan = JobPlans.From(model, intra, devices, job.Silo, 1);
+        if (intra is null || devices.Count == 1)
+        {
+            var cpu = LocalStepRunner.CreateCpuDevice();
+            var local = new LocalStepRunner(model, training, cpu, seed, profile: true);
+            return new Prepared(local, jobPlan, () => local.LastStep is { } s
+                ? (StepTimeline.Build(training, [.. s.NodeSeconds.Select(t => (t, 0.0))], devices, job.Silo), [s.PeakLiveBytes], null)
+                : ([], [], null)) { Device = cpu };
+        }
+        var spmd = new SpmdStepRunner(model, training, intra, seed);
+        return new Prepared(spmd, jobPlan, () => spmd.LastStep is { } s
+            ? (StepTimeline.Build(training, s.NodeSeconds, devices, job.Silo), s.PeakLiveBytes, null)
+            : ([], [], null));
+    }
+
     /// <summary>The intra-op plan of the mesh; on one device only its predicted time matters (null if the ILP cannot run).</summary>
-    private IntraResult? Plan(Graph training, int devices)
+    private IntraResult? PlanMesh(Graph training, int devices)
     {
         try
         {
@@ -96,13 +126,4 @@ public sealed class LocalJobRunner(ILogger<LocalJobRunner> logger) : IJobRunner
             return null;
         }
     }
-
-    private static (IReadOnlyList<TimelineEvent>, IReadOnlyList<long>) Measured(IStepRunner runner, Graph training, List<string> devices, string silo) =>
-        runner switch
-        {
-            LocalStepRunner { LastStep: { } s } => (
-                StepTimeline.Build(training, [.. s.NodeSeconds.Select(t => (t, 0.0))], devices, silo), [s.PeakLiveBytes]),
-            SpmdStepRunner { LastStep: { } s } => (StepTimeline.Build(training, s.NodeSeconds, devices, silo), s.PeakLiveBytes),
-            _ => ([], []),
-        };
 }

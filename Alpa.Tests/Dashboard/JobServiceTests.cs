@@ -34,12 +34,21 @@ public sealed class JobServiceTests
         Assert.NotEmpty(metrics.Timeline);
         Assert.Equal(JobStates.Done, (await client.GetJobAsync(id)).State);
 
+        // More than one microbatch: the pipeline runner (driver and mesh workers in the silo's process).
+        var piped = await client.SubmitAsync(new JobSpec { Model = "mlp", Steps = 2, Microbatches = 2, Cluster = new ClusterRequest(1, 2) });
+        await foreach (var _ in client.WatchAsync(piped)) { }
+        var pipelined = await client.GetMetricsAsync(piped);
+        Assert.Equal(JobStates.Done, (await client.GetJobAsync(piped)).State);
+        Assert.Equal(2, pipelined.Plan!.Microbatches);
+        Assert.Equal(pipelined.Plan.Stages.Count, pipelined.Steps[^1].StageSeconds!.Count);
+        Assert.Contains(pipelined.Timeline, e => e.Kind == "forward" && e.Microbatch == 1);
+
         using var http = new HttpClient { BaseAddress = new Uri($"http://{dashboard}") };
         var listed = await http.GetFromJsonAsync<JobList>("/api/jobs", AlpaJson.Options);
-        Assert.Equal(id, Assert.Single(listed!.Jobs).Id);
+        Assert.Equal([piped, id], listed!.Jobs.Select(j => j.Id));
         var cli = await TestCluster.RunAlpaAsync(null, "jobs", "--connect", address, "--secret-file", cluster.SecretFile!, "--json");
         Assert.Equal(0, cli.Code);
-        Assert.Equal(id, JsonSerializer.Deserialize<JobList>(cli.Stdout, AlpaJson.Options)!.Jobs[0].Id);
+        Assert.Equal(id, JsonSerializer.Deserialize<JobList>(cli.Stdout, AlpaJson.Options)!.Jobs[1].Id);
 
         await ExpectSameErrorAsync(cluster, address, http, GrainErrorKind.NotFound, HttpStatusCode.NotFound,
             () => client.GetJobAsync("job-missing"), ["status", "job-missing"], h => h.GetAsync("/api/jobs/job-missing"));
