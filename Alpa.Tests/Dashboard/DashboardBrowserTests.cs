@@ -36,7 +36,7 @@ public sealed class DashboardBrowserTests
         var dashboard = TestCluster.NewAddress();
         await cluster.StartAsync(address, 2, null, "--dashboard", dashboard);
         using var client = await cluster.ConnectAsync(address);
-        var id = await client.SubmitAsync(new JobSpec { Model = "gpt-tiny", Steps = Steps, Cluster = new ClusterRequest(1, 2), Name = "browser-test" });
+        var id = await client.SubmitAsync(new JobSpec { Model = "gpt-tiny", Steps = Steps, Cluster = new ClusterRequest(1, 2), Microbatches = 2, Name = "browser-test" });
         await foreach (var _ in client.WatchAsync(id)) { }
         var metrics = await client.GetMetricsAsync(id);
         Assert.Equal(Steps, metrics.Steps.Count);

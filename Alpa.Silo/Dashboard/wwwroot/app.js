@@ -135,7 +135,7 @@ async function timeline(id) {
   const byKind = {};
   for (const e of m.timeline.filter(e => e.device === (m.timeline[0] || {}).device)) byKind[e.kind] = (byKind[e.kind] || 0) + e.endSeconds - e.startSeconds;
   return [h('h1', {}, `Timeline of ${id}, step ${last ? last.step : '—'}`), h('p', {}, h('a', { href: `#/job/${id}` }, '← job'),
-      ' measured on the devices; each bar is one phase of the step (hover for times)'),
+      ' — measured events of the last step per device (pipelines: one per instruction; F/B mbN = forward/backward of microbatch N; hover for times)'),
     h('div', { class: 'legend' }, Object.entries(KIND_COLORS).map(([k, c]) => h('span', {}, h('i', { style: `background:${c}` }), k))),
     timelineChart(m.timeline),
     h('h2', {}, 'Time by kind (first device)'), table(['kind', 'seconds'], Object.entries(byKind).map(([k, s]) => [k, fmtSeconds(s)]), { id: 'kind-table' })];

@@ -68,6 +68,8 @@ function timelineChart(events, width = 1000) {
       'data-start': e.startSeconds, 'data-end': e.endSeconds,
     }, svg);
     svgEl('title', {}, r).textContent = `${e.device} stage ${e.stage} mb ${e.microbatch} ${e.kind}: ${fmtSeconds(e.startSeconds)} → ${fmtSeconds(e.endSeconds)} (${fmtSeconds(e.endSeconds - e.startSeconds)})`;
+    if (x(e.endSeconds) - x(e.startSeconds) > 44 && (e.kind === 'forward' || e.kind === 'backward'))
+      svgText(svg, x(e.startSeconds) + 4, m.t + i * row + row / 2 + 4, `${e.kind[0].toUpperCase()} mb${e.microbatch}`, { fill: '#fff', 'pointer-events': 'none' });
   }
   for (let i = 0; i <= 5; i++) {
     const t = end * i / 5;
