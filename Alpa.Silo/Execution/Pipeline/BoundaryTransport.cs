@@ -1,16 +1,15 @@
 using System.Collections.Concurrent;
-using Alpa.Kernels;
 using Alpa.Planner.Pipeline;
 
 namespace Alpa.Silo.Execution.Pipeline;
 
-/// <summary>Boundary tensors of one buffer on their way between stage meshes: full values by node name.</summary>
+/// <summary>Boundary tensors of one buffer on their way between stage meshes, as resharding tiles.</summary>
 /// <param name="Buffer">The buffer id both lists use (SEND on one side, RECV on the other).</param>
-/// <param name="Tensors">Node name → value.</param>
-public sealed record BoundaryMessage(BufferId Buffer, IReadOnlyList<(string Name, HostTensor Value)> Tensors)
+/// <param name="Tiles">The tiles of every tensor of the buffer (<see cref="BoundaryRoutes"/>).</param>
+public sealed record BoundaryMessage(BufferId Buffer, IReadOnlyList<BoundaryTile> Tiles)
 {
-    /// <summary>Bytes of the values.</summary>
-    public long Bytes => Tensors.Sum(t => t.Value.Elements * 4);
+    /// <summary>Bytes of the tiles.</summary>
+    public long Bytes => Tiles.Sum(t => t.Data.Elements * 4);
 }
 
 /// <summary>
@@ -46,9 +45,6 @@ public sealed class InProcessBoundaryTransport : IBoundaryTransport
         _slots.TryRemove(buffer, out _);
         return message;
     }
-
-    /// <summary>Forgets undelivered messages (after a failed step).</summary>
-    public void Reset() => _slots.Clear();
 
     private TaskCompletionSource<BoundaryMessage> Slot(BufferId id) =>
         _slots.GetOrAdd(id, _ => new TaskCompletionSource<BoundaryMessage>(TaskCreationOptions.RunContinuationsAsynchronously));

@@ -9,7 +9,7 @@ namespace Alpa.Silo.Execution.Pipeline;
 /// COLLECTIVE (the deferred gradient reductions) and UPDATE. Buffers live in a table keyed by the
 /// lists' buffer ids; every instruction is timed. A step that ends with buffers still held fails.
 /// </summary>
-public sealed class MeshWorker(int index, StageRuntime runtime, IBoundaryTransport transport) : IMeshWorker
+public sealed class MeshWorker(int index, StageRuntime runtime, IBoundaryTransport transport, BoundaryRoutes routes) : IMeshWorker
 {
     private readonly Dictionary<BufferId, ShardBundle> _buffers = [];
     private WorkerProgram? _program;
@@ -69,11 +69,11 @@ public sealed class MeshWorker(int index, StageRuntime runtime, IBoundaryTranspo
                 Backward(run, state);
                 return (PipelineEventKind.Backward, run.Microbatch);
             case Send send:
-                await transport.SendAsync(new BoundaryMessage(send.Tensor, runtime.Gather(Held(send.Tensor))), ct).ConfigureAwait(false);
+                await transport.SendAsync(new BoundaryMessage(send.Tensor, routes.Cut(send.FromStage, send.ToStage, Held(send.Tensor))), ct).ConfigureAwait(false);
                 return (PipelineEventKind.Send, send.Microbatch);
             case Recv recv:
                 var message = await transport.ReceiveAsync(recv.Tensor, ct).ConfigureAwait(false);
-                Hold(recv.Tensor, runtime.Scatter(message.Tensors));
+                Hold(recv.Tensor, routes.Join(recv.FromStage, recv.ToStage, message.Tiles));
                 return (PipelineEventKind.Recv, recv.Microbatch);
             case Free free:
                 foreach (var id in free.Buffers)

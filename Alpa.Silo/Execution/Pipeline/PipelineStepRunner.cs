@@ -34,22 +34,22 @@ public sealed class PipelineStepRunner : IStepRunner
         _plan = plan with { Transfers = StageGraphs.Transfers(stages, plan) };
         var programs = InstructionEmitter.Emit(_plan);
         var transport = new InProcessBoundaryTransport();
-        _workers = new MeshWorker[stages.Count];
+        var runtimes = new StageRuntime[stages.Count];
         try
         {
             for (var s = 0; s < stages.Count; s++)
             {
-                var lowered = StageLowering.Complete(stages[s].Graph, plan.Stages[s], cluster);
-                var runtime = new StageRuntime(stages[s], lowered, seed);
-                _workers[s] = new MeshWorker(s, runtime, transport);
-                foreach (var p in stages[s].Graph.Parameters) _owner[p.Name] = runtime;
+                runtimes[s] = new StageRuntime(stages[s], StageLowering.Complete(stages[s].Graph, plan.Stages[s], cluster), seed);
+                foreach (var p in stages[s].Graph.Parameters) _owner[p.Name] = runtimes[s];
             }
+            Routes = new BoundaryRoutes(_plan, runtimes);
         }
         catch
         {
-            foreach (var w in _workers) w?.Dispose();
+            foreach (var r in runtimes) r?.Dispose();
             throw;
         }
+        _workers = [.. runtimes.Select((r, s) => new MeshWorker(s, r, transport, Routes))];
         _driver = new PipelineDriver(_workers, programs, options);
         _eval = new GraphExecutor(model, _evalDevice, new ExecutorOptions { Seed = seed, Profile = false });
     }
@@ -57,6 +57,8 @@ public sealed class PipelineStepRunner : IStepRunner
     /// <summary>The plan as executed: its transfers carry the bytes the stage graphs move.</summary>
     public Plan Plan => _plan;
     public IReadOnlyList<MeshWorker> Workers => _workers;
+    /// <summary>The cross-mesh resharding plans of every boundary tensor.</summary>
+    public BoundaryRoutes Routes { get; }
     /// <summary>What the driver collected from the last training step.</summary>
     public PipelineStepResult? LastStep { get; private set; }
 

@@ -137,17 +137,33 @@ public sealed class StageRuntime : IDisposable
         Clear(values, preset);
     }
 
-    /// <summary>Full host values of a bundle's tensors (for sending to another mesh).</summary>
-    public IReadOnlyList<(string Name, HostTensor Value)> Gather(ShardBundle bundle) =>
-        [.. bundle.Tensors.Select(kv => (kv.Key, _exec.Gather(Producer(kv.Key), kv.Value)))];
+    /// <summary>The logical mesh of the stage.</summary>
+    public Planner.Cluster.LogicalMesh Mesh => _exec.Plan.Mesh;
 
-    /// <summary>Shards received full tensors as this stage's lowering expects them.</summary>
-    public ShardBundle Scatter(IEnumerable<(string Name, HostTensor Value)> tensors) =>
-        new(tensors.ToDictionary(t => t.Name, t => _exec.Upload(t.Value, _exec.Program[_stage.Graph[t.Name].Id].Strategy.Output), StringComparer.Ordinal));
+    /// <summary>The spec this stage holds (or reads) a tensor in.</summary>
+    public Planner.Sharding.ShardingSpec SpecOf(string name) => _exec.Program[_stage.Graph[name].Id].Strategy.Output;
+
+    /// <summary>Where rank <paramref name="rank"/>'s block of a tensor starts, per dim.</summary>
+    public long[] BlockOffsets(string name, int rank)
+    {
+        var node = _stage.Graph[name];
+        var spec = SpecOf(name);
+        return ShardLayout.Offsets(spec, Mesh, rank, ShardLayout.LocalShape(node.Shape, spec, Mesh));
+    }
+
+    /// <summary>Zeroed host shards of a tensor in this stage's layout, one per rank.</summary>
+    public HostTensor[] LocalShards(string name)
+    {
+        var node = _stage.Graph[name];
+        var shape = ShardLayout.LocalShape(node.Shape, SpecOf(name), Mesh);
+        var elements = shape.Aggregate(1L, (a, b) => a * b);
+        return [.. Devices.Select(_ => node.DType == DType.I32
+            ? HostTensor.FromInts(new int[elements], shape)
+            : HostTensor.FromFloats(node.DType.ToElementType(), new float[elements], shape))];
+    }
 
     private static readonly Dictionary<string, HostTensor> EmptyInputs = [];
 
-    private Node Producer(string name) => _stage.Graph[name];
 
     private Tensor[]?[] Preset(IEnumerable<ShardBundle> bundles)
     {
