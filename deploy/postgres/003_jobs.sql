@@ -1,4 +1,4 @@
--- Alpa job records for PostgreSQL, migration 002.
+-- Alpa job records for PostgreSQL, migration 003.
 -- One row per job: the record (JobInfo) and its measurements (JobMetrics: plan, per-step loss and
 -- throughput, the last step's timeline) as JSON. Written by the silo that runs the job; read by any
 -- silo of the cluster (alpa jobs / alpa status and the dashboard), so a restart keeps the history.
