@@ -9,7 +9,7 @@ namespace Alpa.Client;
 /// A connection to an Alpa cluster through any one of its silos (the gateway): grain references
 /// whose calls the gateway routes to the silo that hosts the grain.
 /// </summary>
-public sealed class AlpaClient : IGrainFactory, IGrainCallSink, IDisposable
+public sealed partial class AlpaClient : IGrainFactory, IGrainCallSink, IDisposable
 {
     private readonly SiloConnection _gateway;
     private readonly GrainFactory _factory;

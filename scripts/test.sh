@@ -7,6 +7,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 . "$root/scripts/env.sh"
 alpa_check_dotnet || exit 1
 alpa_native_deps || exit 1
+# Headless chromium for the dashboard's browser tests (they skip with a reason if it cannot be had).
+[ -x /usr/bin/chromium ] || alpa_install_debs chromium || echo "scripts/test.sh: chromium unavailable; the browser tests will skip" >&2
 alpa_export_env
 # Tools of the deploy tests (Alpa.Tests/Deploy); those tests skip with a reason when a tool is missing.
 deploy_tools=()

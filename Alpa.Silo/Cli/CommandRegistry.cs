@@ -14,6 +14,10 @@ internal static class CommandRegistry
         new BaselineCommand(),
         new BenchCommand(),
         new SelftestCommand(),
+        new SubmitCommand(),
+        new StatusCommand(),
+        new JobsCommand(),
+        new CancelCommand(),
         new HelpCommand(),
     ];
 

@@ -12,6 +12,15 @@ namespace Alpa.Silo.Hosting;
 /// <summary>What an activation knows about itself: its key and the silo it runs on.</summary>
 public sealed record GrainActivationContext(string Key, string Silo);
 
+/// <summary>
+/// An activation that can describe its state for the dashboard's grain page (a MeshWorker: its
+/// buffers and instruction list; a Driver: its current step and schedule). The result is serialized as JSON.
+/// </summary>
+public interface IGrainStateReporter
+{
+    object DescribeState();
+}
+
 /// <summary>The grain classes this silo can activate, by interface name.</summary>
 public sealed class GrainRegistry
 {
@@ -48,6 +57,10 @@ public sealed class GrainCatalog(IServiceProvider services, GrainRegistry regist
     private readonly ConcurrentDictionary<(string Grain, string Key), Activation> _activations = new();
 
     public bool Contains(string grain, string key) => _activations.ContainsKey((grain, key));
+
+    /// <summary>The activations on this silo: grain interface name, key and the grain object.</summary>
+    public IReadOnlyList<(string Grain, string Key, object Instance)> Activations() =>
+        [.. _activations.Select(p => (p.Key.Grain, p.Key.Key, p.Value.Instance))];
 
     public async Task<object?> InvokeAsync(GrainCall call, object? request, CancellationToken cancellationToken)
     {

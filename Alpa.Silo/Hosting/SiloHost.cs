@@ -48,9 +48,11 @@ public static class SiloHost
         Validate(options);
         var self = new SiloIdentity(SiloEndpoint.Normalize(advertise), DeviceSpec.Parse(options.Devices), options.ClusterId, secret is null);
         var certificate = LoadCertificate(options.Tls);
-        var logger = SiloLogging.Create(options, self.Address, listen.Port);
+        var logRing = new Dashboard.LogRing();
+        var logger = SiloLogging.Create(options, self.Address, listen.Port, logRing);
         builder.Logging.ClearProviders().AddSerilog(logger, dispose: true);
-        ConfigureKestrel(builder.WebHost, options, listen, certificate);
+        var dashboard = Dashboard.DashboardHost.Resolve(options, out var dashboardNote);
+        ConfigureKestrel(builder.WebHost, options, listen, certificate, dashboard);
         var transport = new TransportOptions
         {
             Secret = secret,
@@ -59,8 +61,13 @@ public static class SiloHost
             ConnectTimeout = TimeSpan.FromSeconds(2),
         };
         AddServices(builder.Services, options, self, transport, secret, certificate, listen);
+        Jobs.JobServices.AddJobsAndDashboard(builder.Services, options, logRing);
         var app = builder.Build();
-        MapEndpoints(app, options, listen.Port);
+        MapEndpoints(app, options, listen.Port, dashboard);
+        if (dashboardNote is not null)
+        {
+            app.Logger.LogWarning("dashboard: {Note}", dashboardNote);
+        }
         if (secret is null)
         {
             app.Logger.LogWarning("!!! DEVELOPMENT MODE: silo {Address} runs WITHOUT a cluster secret; every loopback caller is trusted. Give --secret-file for anything else. !!!", self.Address);
@@ -82,7 +89,9 @@ public static class SiloHost
             .Add<IEchoGrain, EchoGrain>()
             .Add<IDirectoryGrain, DirectoryGrain>()
             .Add<IMembershipTableGrain, MembershipTableGrain>()
-            .Add<ICollectiveGrain, CollectiveGrain>());
+            .Add<ICollectiveGrain, CollectiveGrain>()
+            .Add<IJobsGrain, Jobs.JobsGrain>()
+            .Add<IDashboardGrain, Dashboard.DashboardGrain>());
         services.AddSingleton<GrainCatalog>();
         services.AddSingleton<SiloConnectionPool>();
         services.AddSingleton(sp => new GrainDirectory(sp.GetRequiredService<SiloIdentity>(), sp.GetRequiredService<MembershipView>(),
@@ -137,7 +146,7 @@ public static class SiloHost
         }
     }
 
-    private static void ConfigureKestrel(IWebHostBuilder web, SiloOptions options, IPEndPoint listen, X509Certificate2? certificate)
+    private static void ConfigureKestrel(IWebHostBuilder web, SiloOptions options, IPEndPoint listen, X509Certificate2? certificate, IPEndPoint? dashboard)
     {
         web.ConfigureKestrel(kestrel =>
         {
@@ -154,20 +163,20 @@ public static class SiloHost
                     endpoint.UseHttps(certificate);
                 }
             });
-            if (!string.IsNullOrEmpty(options.Dashboard))
+            if (dashboard is not null)
             {
-                kestrel.Listen(Endpoints.Parse(options.Dashboard, "--dashboard"), endpoint => endpoint.Protocols = HttpProtocols.Http1AndHttp2);
+                kestrel.Listen(dashboard, endpoint => endpoint.Protocols = HttpProtocols.Http1AndHttp2);
             }
         });
     }
 
-    private static void MapEndpoints(WebApplication app, SiloOptions options, int controlPort)
+    private static void MapEndpoints(WebApplication app, SiloOptions options, int controlPort, IPEndPoint? dashboard)
     {
         var grains = app.Services.GetRequiredService<GrainEndpoint>();
         app.Use((context, next) => context.Connection.LocalPort == controlPort ? grains.HandleAsync(context) : next(context));
-        if (!string.IsNullOrEmpty(options.Dashboard))
+        if (dashboard is not null)
         {
-            StatusApi.Map(app);
+            Dashboard.DashboardHost.Map(app, dashboard, options.SecretFile);
         }
     }
 

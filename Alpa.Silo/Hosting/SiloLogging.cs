@@ -11,10 +11,10 @@ namespace Alpa.Silo.Hosting;
 /// </summary>
 public static class SiloLogging
 {
-    public static Serilog.Core.Logger Create(SiloOptions options, string silo, int port)
+    public static Serilog.Core.Logger Create(SiloOptions options, string silo, int port, Serilog.Core.ILogEventSink? dashboard = null)
     {
         var level = Enum.TryParse<LogEventLevel>(options.LogLevel, ignoreCase: true, out var parsed) ? parsed : LogEventLevel.Information;
-        return new LoggerConfiguration()
+        var configuration = new LoggerConfiguration()
             .MinimumLevel.Is(level)
             .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
             .MinimumLevel.Override("Microsoft.Hosting.Lifetime", LogEventLevel.Information)
@@ -24,7 +24,11 @@ public static class SiloLogging
                 outputTemplate: "[{Timestamp:HH:mm:ss.fff} {Level:u3}] {silo} {Message:lj}{NewLine}{Exception}",
                 standardErrorFromLevel: LogEventLevel.Verbose)
             .WriteTo.File(new JsonFormatter(renderMessage: true), Path.Combine(options.LogDirectory, $"alpa-silo-{port}-.log"),
-                rollingInterval: RollingInterval.Day, retainedFileCountLimit: 7, shared: true)
-            .CreateLogger();
+                rollingInterval: RollingInterval.Day, retainedFileCountLimit: 7, shared: true);
+        if (dashboard is not null)
+        {
+            configuration.WriteTo.Sink(dashboard);
+        }
+        return configuration.CreateLogger();
     }
 }

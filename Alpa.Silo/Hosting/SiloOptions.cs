@@ -26,8 +26,11 @@ public sealed class SiloOptions
     public bool CreateCluster { get; set; } = true;
     /// <summary>File holding the cluster secret (flag <c>--secret-file</c>; else ALPA_SECRET_FILE / ALPA_SECRET).</summary>
     public string? SecretFile { get; set; }
-    /// <summary>Endpoint of the dashboard and its JSON API (<c>/api/silo</c>, <c>/api/membership</c>, <c>/api/metrics</c>); none when empty.</summary>
-    public string? Dashboard { get; set; }
+    /// <summary>
+    /// Endpoint of the dashboard and its JSON API (flag <c>--dashboard</c>); <c>off</c> for none. Default
+    /// 127.0.0.1:8080 (skipped with a warning when that port is taken). Beyond loopback it requires the cluster secret.
+    /// </summary>
+    public string? Dashboard { get; set; } = "127.0.0.1:8080";
     /// <summary>Folder of the rolling log files (<c>alpa-silo-PORT-DATE.log</c>, JSON lines).</summary>
     public string LogDirectory { get; set; } = "logs";
     /// <summary>Minimum log level: Verbose, Debug, Information, Warning, Error.</summary>

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Alpa.Kernels;
 using Alpa.Kernels.Collectives;
 using Alpa.Planner.Cluster;
@@ -24,12 +25,16 @@ public sealed record CollectiveRecord(string Tensor, CollectiveKind Kind, int Ax
 public sealed class MeshCommunicator(LogicalMesh mesh, Device[] devices, ICollectives collectives)
 {
     private readonly List<CollectiveRecord> _log = [];
+    private long _collectiveTicks;
 
     public LogicalMesh Mesh => mesh;
     public IReadOnlyList<Device> Devices => devices;
     public ICollectives Collectives => collectives;
     public IReadOnlyList<CollectiveRecord> Log => _log;
     public void ClearLog() => _log.Clear();
+
+    /// <summary>Wall seconds spent inside collectives since this communicator was made (timelines difference it).</summary>
+    public double CollectiveSeconds => Stopwatch.GetElapsedTime(0, _collectiveTicks).TotalSeconds;
 
     /// <summary>Ranks of every group along the mesh axes in <paramref name="axes"/> (3: one group of all ranks, rank order).</summary>
     public List<int[]> Groups(int axes) => axes switch
@@ -42,33 +47,37 @@ public sealed class MeshCommunicator(LogicalMesh mesh, Device[] devices, ICollec
 
     public void AllReduce(int axes, Tensor[] x, CollectiveReduce op, string tensor, string source)
     {
+        var t0 = Stopwatch.GetTimestamp();
         var groups = Groups(axes);
         foreach (var g in groups) collectives.AllReduce(g, Pick(x, g), op);
-        Record(tensor, CollectiveKind.AllReduce, axes, x[0].Bytes, x[0].Bytes * 2 * (groups[0].Length - 1) / groups[0].Length, source);
+        Record(tensor, CollectiveKind.AllReduce, axes, x[0].Bytes, x[0].Bytes * 2 * (groups[0].Length - 1) / groups[0].Length, source, t0);
     }
 
     public Tensor[] AllGather(int axes, Tensor[] x, int dim, string tensor, string source)
     {
+        var t0 = Stopwatch.GetTimestamp();
         var groups = Groups(axes);
         var n = groups[0].Length;
         var y = Allocate(x, dim, n);
         foreach (var g in groups) collectives.AllGather(g, Pick(x, g), Pick(y, g), dim);
-        Record(tensor, CollectiveKind.AllGather, axes, y[0].Bytes, y[0].Bytes * (n - 1) / n, source);
+        Record(tensor, CollectiveKind.AllGather, axes, y[0].Bytes, y[0].Bytes * (n - 1) / n, source, t0);
         return y;
     }
 
     public Tensor[] ReduceScatter(int axes, Tensor[] x, int dim, string tensor, string source)
     {
+        var t0 = Stopwatch.GetTimestamp();
         var groups = Groups(axes);
         var n = groups[0].Length;
         var y = Allocate(x, dim, 1, n);
         foreach (var g in groups) collectives.ReduceScatter(g, Pick(x, g), Pick(y, g), dim);
-        Record(tensor, CollectiveKind.ReduceScatter, axes, x[0].Bytes, x[0].Bytes * (n - 1) / n, source);
+        Record(tensor, CollectiveKind.ReduceScatter, axes, x[0].Bytes, x[0].Bytes * (n - 1) / n, source, t0);
         return y;
     }
 
     public Tensor[] AllToAll(int axes, Tensor[] x, int splitDim, int concatDim, string tensor, string source)
     {
+        var t0 = Stopwatch.GetTimestamp();
         var groups = Groups(axes);
         var n = groups[0].Length;
         var y = new Tensor[x.Length];
@@ -80,7 +89,7 @@ public sealed class MeshCommunicator(LogicalMesh mesh, Device[] devices, ICollec
             y[r] = devices[r].Allocate(x[r].Type, shape);
         }
         foreach (var g in groups) collectives.AllToAll(g, Pick(x, g), Pick(y, g), splitDim, concatDim);
-        Record(tensor, CollectiveKind.AllToAll, axes, x[0].Bytes * n, x[0].Bytes * (n - 1) / n, source);
+        Record(tensor, CollectiveKind.AllToAll, axes, x[0].Bytes * n, x[0].Bytes * (n - 1) / n, source, t0);
         return y;
     }
 
@@ -98,6 +107,9 @@ public sealed class MeshCommunicator(LogicalMesh mesh, Device[] devices, ICollec
 
     private static Tensor[] Pick(Tensor[] x, int[] group) => [.. group.Select(r => x[r])];
 
-    private void Record(string tensor, CollectiveKind kind, int axes, long logical, long sent, string source) =>
+    private void Record(string tensor, CollectiveKind kind, int axes, long logical, long sent, string source, long t0)
+    {
+        _collectiveTicks += Stopwatch.GetTimestamp() - t0;
         _log.Add(new CollectiveRecord(tensor, kind, axes, logical, sent, source));
+    }
 }

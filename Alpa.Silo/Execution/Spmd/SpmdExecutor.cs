@@ -20,6 +20,8 @@ public sealed record SpmdStepResult
     public required IReadOnlyList<CollectiveRecord> Collectives { get; init; }
     /// <summary>Ring-equivalent bytes each device sent during the step.</summary>
     public required IReadOnlyList<long> SentBytes { get; init; }
+    /// <summary>Per node id: wall seconds of the node on the whole mesh and, of those, seconds inside collectives.</summary>
+    public required IReadOnlyList<(double Seconds, double CollectiveSeconds)> NodeSeconds { get; init; }
 }
 
 /// <summary>
@@ -93,11 +95,14 @@ public sealed partial class SpmdExecutor : IDisposable
         foreach (var d in _devices) d.ResetPeak();
         _comm.ClearLog();
         _collectives.ResetTraffic();
+        var seconds = new (double, double)[_graph.Nodes.Count];
         try
         {
             foreach (var p in _program)
             {
+                var (t0, c0) = (System.Diagnostics.Stopwatch.GetTimestamp(), _comm.CollectiveSeconds);
                 values[p.Node.Id] = Evaluate(p, values, inputs);
+                seconds[p.Node.Id] = (System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalSeconds, _comm.CollectiveSeconds - c0);
                 foreach (var input in p.Node.Inputs) Release(input.Id, p.Node.Id, lastUse, values);
                 Release(p.Node.Id, p.Node.Id, lastUse, values);
             }
@@ -111,6 +116,7 @@ public sealed partial class SpmdExecutor : IDisposable
                 PeakLiveBytes = [.. _devices.Select(d => d.Memory.PeakLiveBytes)],
                 Collectives = [.. _comm.Log],
                 SentBytes = [.. Enumerable.Range(0, _devices.Length).Select(r => _collectives.Traffic(r).BytesSent)],
+                NodeSeconds = seconds,
             };
         }
         finally

@@ -62,6 +62,11 @@ public sealed partial class SiloProcess : IAsyncDisposable
         {
             info.ArgumentList.Add(argument);
         }
+        if (!info.ArgumentList.Contains("--dashboard"))
+        {
+            info.ArgumentList.Add("--dashboard"); // test and bench silos leave the default port 8080 alone
+            info.ArgumentList.Add("off");
+        }
         info.Environment["ALPA_Silo__LogDirectory"] = Path.Combine(workDirectory, "logs");
         foreach (var (key, value) in environment ?? new Dictionary<string, string>())
         {

@@ -1,0 +1,42 @@
+using Alpa.Planner.Graph;
+
+namespace Alpa.Client.Jobs;
+
+/// <summary>
+/// What a job trains and how. Give exactly one of <see cref="Model"/> (a built-in name) and
+/// <see cref="ModelJson"/> (a model or graph document; <see cref="FromGraph"/> makes one from a
+/// C# <see cref="GraphBuilder"/> graph).
+/// </summary>
+public sealed record JobSpec
+{
+    /// <summary>Built-in model name (<c>mlp</c>, <c>gpt-tiny</c>, <c>moe-tiny</c>, <c>wresnet-tiny</c> …).</summary>
+    public string? Model { get; init; }
+    /// <summary>A JSON model file's text: a family with sizes, or a whole graph (docs/graph-format.md).</summary>
+    public string? ModelJson { get; init; }
+    /// <summary>Free-form label shown in listings; defaults to the model's name.</summary>
+    public string? Name { get; init; }
+    /// <summary>Silos and devices the job asks for.</summary>
+    public ClusterRequest Cluster { get; init; } = new();
+    /// <summary>Optimizer steps (1 … 1,000,000).</summary>
+    public int Steps { get; init; } = 20;
+    /// <summary>Microbatches per step (gradient accumulation / pipeline depth).</summary>
+    public int Microbatches { get; init; } = 1;
+    /// <summary><c>adam</c> or <c>sgd</c>.</summary>
+    public string Optimizer { get; init; } = "adam";
+    /// <summary>Peak learning rate; null: 3e-3 for Adam, 0.1 for SGD.</summary>
+    public double? LearningRate { get; init; }
+    /// <summary>Global batch; null: the model's own.</summary>
+    public int? Batch { get; init; }
+    /// <summary>Seed of the initialization and of the data.</summary>
+    public int Seed { get; init; }
+    /// <summary>Data source: <c>synthetic</c> (deterministic from the seed and step).</summary>
+    public string Data { get; init; } = "synthetic";
+
+    /// <summary>A spec that trains <paramref name="graph"/> (built with <see cref="GraphBuilder"/>; it must have a loss).</summary>
+    public static JobSpec FromGraph(Graph graph, int steps = 20) => new() { ModelJson = GraphJson.Write(graph), Steps = steps };
+}
+
+/// <summary>The part of the cluster a job asks for.</summary>
+/// <param name="Silos">Silos (hosts) the job spans.</param>
+/// <param name="Devices">Devices per silo; the job's mesh is Silos × Devices.</param>
+public sealed record ClusterRequest(int Silos = 1, int Devices = 1);
