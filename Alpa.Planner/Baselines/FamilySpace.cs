@@ -86,6 +86,7 @@ internal sealed class RestrictedStages(IStageCostProvider inner, Func<StageKey, 
     {
         public int LayerCount => inner.LayerCount;
         public long TransferBytes(int producer, int consumer) => inner.TransferBytes(producer, consumer);
+        public IReadOnlyList<PlanTensor> TransferTensors(int producer, int consumer) => inner.TransferTensors(producer, consumer);
         public StageCost Evaluate(StageKey key) => allowed(key) ? inner.Evaluate(key) : StageCost.Infeasible;
     }
 }

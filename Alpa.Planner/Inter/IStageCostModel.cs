@@ -1,3 +1,4 @@
+using Alpa.Planner.Plans;
 using Alpa.Planner.Sharding;
 
 namespace Alpa.Planner.Inter;
@@ -48,6 +49,8 @@ public sealed record StageCost
     public IReadOnlyDictionary<string, string> Strategies { get; init; } = new Dictionary<string, string>();
     /// <summary>Sharding spec of every parameter of the stage (per dim: R, S0, S1, S01), by node name.</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<string>> ParameterSpecs { get; init; } = new Dictionary<string, IReadOnlyList<string>>();
+    /// <summary>Sharding spec of every tensor the stage's layers exchange with other layers (outputs and inputs), by node name.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> BoundarySpecs { get; init; } = new Dictionary<string, IReadOnlyList<string>>();
 
     /// <summary>t_intra of Alpa's DP: forward + backward of one microbatch.</summary>
     public double IntraSeconds => ForwardSeconds + BackwardSeconds;
@@ -71,6 +74,8 @@ public interface IStageCostModel
     StageCost Evaluate(StageKey key);
     /// <summary>Bytes one microbatch sends from layer <paramref name="producer"/> to the later layer <paramref name="consumer"/> (forward; the backward returns as many).</summary>
     long TransferBytes(int producer, int consumer);
+    /// <summary>The tensors behind <see cref="TransferBytes"/> at the microbatch size; empty when the model does not know them.</summary>
+    IReadOnlyList<PlanTensor> TransferTensors(int producer, int consumer) => [];
 }
 
 /// <summary>Stage cost models per microbatch count (the microbatch size is the global batch over it).</summary>

@@ -117,7 +117,7 @@ public static class InterOpPass
                 Devices = devices[i], Strategies = cost.Strategies, ParameterSpecs = cost.ParameterSpecs,
                 ForwardSeconds = cost.ForwardSeconds, BackwardSeconds = cost.BackwardSeconds, UpdateSeconds = cost.UpdateSeconds,
                 ParameterBytes = cost.ParameterBytes, ActivationBytes = cost.ActivationBytes, Flops = cost.Flops,
-                Collectives = cost.StepCollectives,
+                Collectives = cost.StepCollectives, BoundarySpecs = cost.BoundarySpecs,
             };
         }).ToArray();
         return new Plan
@@ -139,10 +139,16 @@ public static class InterOpPass
             for (var z = a + 1; z < stages.Count; z++)
             {
                 long bytes = 0;
+                var tensors = new List<PlanTensor>();
                 for (var p = stages[a].First; p <= stages[a].Last; p++)
                     for (var q = stages[z].First; q <= stages[z].Last; q++)
+                    {
                         bytes += model.TransferBytes(p, q);
-                if (bytes > 0 || z == a + 1) list.Add(new PlanTransfer(a, z, bytes));
+                        tensors.AddRange(model.TransferTensors(p, q));
+                    }
+                // A tensor read by several layers of the consumer stage crosses once.
+                var distinct = tensors.DistinctBy(t => t.Name).ToArray();
+                if (bytes > 0 || z == a + 1) list.Add(new PlanTransfer(a, z, bytes) { Tensors = distinct });
             }
         return [.. list];
     }

@@ -233,6 +233,7 @@ public static class AutoPlanner
         {
             public int LayerCount => inner.LayerCount;
             public long TransferBytes(int producer, int consumer) => inner.TransferBytes(producer, consumer);
+            public IReadOnlyList<PlanTensor> TransferTensors(int producer, int consumer) => inner.TransferTensors(producer, consumer);
             public StageCost Evaluate(StageKey key) => key.Submesh.Count == 1 ? inner.Evaluate(key) : StageCost.Infeasible;
         }
     }
