@@ -52,8 +52,20 @@ public sealed record StageCost
     /// <summary>Sharding spec of every tensor the stage's layers exchange with other layers (outputs and inputs), by node name.</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<string>> BoundarySpecs { get; init; } = new Dictionary<string, IReadOnlyList<string>>();
 
+    /// <summary>
+    /// Time to receive the stage's incoming boundary tensors and send their gradients back, per
+    /// microbatch (set by <see cref="StageCostTable.Build"/> when given the cluster). Not part of
+    /// <see cref="ForwardSeconds"/> or <see cref="BackwardSeconds"/>: the simulator times transfers itself.
+    /// </summary>
+    public double BoundarySeconds { get; init; }
+
     /// <summary>t_intra of Alpa's DP: forward + backward of one microbatch.</summary>
     public double IntraSeconds => ForwardSeconds + BackwardSeconds;
+    /// <summary>
+    /// The stage time the DP uses: t_intra plus <see cref="BoundarySeconds"/>. Eq. (2) leaves
+    /// communication between stages out; without it a chain of tiny stages looks free.
+    /// </summary>
+    public double DpSeconds => IntraSeconds + BoundarySeconds;
     /// <summary>Sum of the per-step collectives' times.</summary>
     public double SyncSeconds => StepCollectives.Sum(c => c.Seconds);
     /// <summary>The per-step term of the DP objective: sync + update.</summary>

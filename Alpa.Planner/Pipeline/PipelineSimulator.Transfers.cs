@@ -23,21 +23,26 @@ public static partial class PipelineSimulator
         if (transfer.Tensors.Count == 0 || !transfer.Tensors.All(t => from.BoundarySpecs.ContainsKey(t.Name) && to.BoundarySpecs.ContainsKey(t.Name)))
             return TransferSeconds(plan.Cluster, from.Devices, to.Devices, transfer.Bytes);
         var hosts = CrossMeshResharding.HostMap(plan.Cluster);
-        var seconds = 0.0;
-        foreach (var tensor in transfer.Tensors)
+        return transfer.Tensors.Sum(tensor =>
+            CrossMeshResharding.Seconds(CrossMeshResharding.Plan(Resharding(plan, transfer, tensor, backward)), hosts, plan.Cluster));
+    }
+
+    /// <summary>The resharding of one boundary tensor of <paramref name="transfer"/> (its gradient when <paramref name="backward"/>), with the plan's local all-gather setting.</summary>
+    public static ReshardingRequest Resharding(Plan plan, PlanTransfer transfer, PlanTensor tensor, bool backward)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        ArgumentNullException.ThrowIfNull(transfer);
+        ArgumentNullException.ThrowIfNull(tensor);
+        var (src, dst) = backward ? (transfer.ToStage, transfer.FromStage) : (transfer.FromStage, transfer.ToStage);
+        return new ReshardingRequest
         {
-            var request = new ReshardingRequest
-            {
-                Shape = new Shape([.. tensor.Shape]),
-                ElementBytes = tensor.ElementBytes,
-                Source = Side(from, tensor.Name),
-                Destination = Side(to, tensor.Name),
-                HostOfDevice = hosts,
-                LocalAllGather = plan.LocalAllGather,
-            };
-            seconds += CrossMeshResharding.Seconds(CrossMeshResharding.Plan(request), hosts, plan.Cluster);
-        }
-        return seconds;
+            Shape = new Shape([.. tensor.Shape]),
+            ElementBytes = tensor.ElementBytes,
+            Source = Side(plan.Stages[src], tensor.Name),
+            Destination = Side(plan.Stages[dst], tensor.Name),
+            HostOfDevice = CrossMeshResharding.HostMap(plan.Cluster),
+            LocalAllGather = plan.LocalAllGather,
+        };
     }
 
     private static ReshardingSide Side(PlanStage stage, string tensor) =>

@@ -173,7 +173,7 @@ public static class AutoPlanner
 
     private static int MarkedLayers(Graph.Graph forward) => forward.Nodes.Max(n => n.Layer) + 1;
 
-    private static InterOpResult DescendingMicrobatchSearch(InterOpProblem problem, InterOpOptions inter, IProgress<InterOpProgress>? progress)
+    internal static InterOpResult DescendingMicrobatchSearch(InterOpProblem problem, InterOpOptions inter, IProgress<InterOpProgress>? progress)
     {
         InterOpResult? best = null;
         var reports = new List<StageDpReport>();
@@ -215,7 +215,7 @@ public static class AutoPlanner
     public static string Hash(ClusterSpec cluster) =>
         "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(ClusterJson.Write(cluster))));
 
-    private static IReadOnlyList<int> MicrobatchCandidates(int batch, AutoPlanOptions options)
+    internal static IReadOnlyList<int> MicrobatchCandidates(int batch, AutoPlanOptions options)
     {
         if (options.Microbatches is not null) return InterOpPass.Divisors(batch);
         var list = new List<int>();

@@ -20,6 +20,8 @@ internal sealed class BenchCommand : ICommand
             ["intra"] = ("intra-op pass on a 6-layer slice of GPT-39B (training graph) on 8 V100s, every logical mesh", Intra),
             ["paper"] = ("the paper's weak-scaling benchmark: auto, intra-only, inter-only and the family's baseline (--family, --cluster, --min-gpus, --max-gpus, --methods)", PaperBench.Run),
             ["intra-ablation"] = ("the paper's intra-op ablation on one mesh: ILP vs data, ZeRO-2, ZeRO-3, heuristic", PaperBench.Run),
+            ["inter-ablation"] = ("the paper's inter-op ablation (GPT, Wide-ResNet): stage DP vs equal layers vs equal operators per stage", PaperBench.Run),
+            ["reshard-ablation"] = ("the paper's cross-mesh resharding ablation (Wide-ResNet, 16-32 GPUs): with vs without local all-gather", PaperBench.Run),
         };
 
     public string Name => "bench";
