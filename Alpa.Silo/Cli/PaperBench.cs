@@ -63,14 +63,17 @@ internal static class PaperBench
             if (!allMethods.Contains(m)) throw new UsageException($"--methods of '{suite}' takes {string.Join(", ", allMethods)}, got '{m}'");
 
         var cases = PaperSuite.Cases.Where(c => (family is null ? defaults.Families.Contains(c.Family) : c.Family == family) && c.Gpus <= maxGpus && c.Gpus >= minGpus).ToArray();
+        var loadBefore = Benchmarks.BenchMachine.LoadAverage();
         var rows = Measure(cases, clusterName, methods, context.Err, suite == "reshard-ablation");
+        var run = new RunFacts("./alpa " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)), Benchmarks.BenchMachine.Date(),
+            Benchmarks.BenchMachine.Describe(), $"before: {loadBefore}; after: {Benchmarks.BenchMachine.LoadAverage()}");
 
         var date = DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
         var dir = args.Value("out") ?? ResultsDirectory();
         Directory.CreateDirectory(dir);
         var stem = Path.Combine(dir, suite == "paper" ? $"paper-{clusterName}-{date}" : $"paper-{suite}-{clusterName}-{date}");
         rows = BenchRow.Merge(stem + ".json", rows);
-        var json = Json(suite, rows, clusterName, maxGpus);
+        var json = Json(suite, rows, clusterName, maxGpus, run);
         File.WriteAllText(stem + ".json", json);
         var title = Titles[suite];
         File.WriteAllText(stem + ".svg", BenchChart.Svg(rows, $"{title}, weak scaling on {clusterName} (simulated)"));
@@ -97,7 +100,7 @@ internal static class PaperBench
             foreach (var row in measured)
             {
                 rows.Add(row);
-                log.WriteLine($"bench: {c.Model,-13} {c.Gpus,2} GPUs {row.Method,-10} " +
+                log.WriteLine($"bench: {c.Model,-13} {c.Gpus,2} GPUs {row.Method,-19} " +
                     (row.Error.Length > 0 ? $"n/a ({row.Error})" : row.Oom ? "OOM" : $"{row.TflopsPerDevice,7:F2} TFLOPS/dev {row.Config}") +
                     $" [{row.CompileSeconds:F1} s]");
             }
@@ -113,7 +116,10 @@ internal static class PaperBench
         return Path.Combine("bench", "results");
     }
 
-    private static string Json(string suite, IReadOnlyList<BenchRow> rows, string cluster, int maxGpus)
+    /// <summary>How the latest rows were measured (the machine is shared: its load is part of the record).</summary>
+    private sealed record RunFacts(string Command, string Date, string Machine, string Load);
+
+    private static string Json(string suite, IReadOnlyList<BenchRow> rows, string cluster, int maxGpus, RunFacts run)
     {
         using var stream = new MemoryStream();
         using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
@@ -121,6 +127,10 @@ internal static class PaperBench
             w.WriteStartObject();
             w.WriteString("suite", suite);
             w.WriteString("cluster", cluster);
+            w.WriteString("command", run.Command);
+            w.WriteString("date", run.Date);
+            w.WriteString("machine", run.Machine);
+            w.WriteString("load_average", run.Load);
             w.WriteNumber("max_gpus", rows.Count == 0 ? maxGpus : rows.Max(r => r.Gpus));
             w.WriteString("throughput", "model FLOPs per step (forward + backward, recomputation not counted) / simulated step time");
             w.WriteStartArray("rows");
@@ -133,12 +143,12 @@ internal static class PaperBench
 
     private static void WriteTable(TextWriter o, IReadOnlyList<BenchRow> rows)
     {
-        o.WriteLine("model          GPUs  method      TFLOPS/dev   PFLOPS   compile s  plan");
+        o.WriteLine("model          GPUs  method              TFLOPS/dev   PFLOPS   compile s  plan");
         foreach (var r in rows)
         {
             var value = r.Error.Length > 0 ? "n/a" : r.Oom ? "OOM" : r.TflopsPerDevice.ToString("F2", CultureInfo.InvariantCulture);
             var pf = r.Error.Length > 0 || r.Oom ? "" : r.Pflops.ToString("F3", CultureInfo.InvariantCulture);
-            o.WriteLine($"{r.Model,-14} {r.Gpus,4}  {r.Method,-10}  {value,10}  {pf,7}  {r.CompileSeconds,9:F1}  {(r.Error.Length > 0 ? r.Error : r.Config)}");
+            o.WriteLine($"{r.Model,-14} {r.Gpus,4}  {r.Method,-18}  {value,10}  {pf,7}  {r.CompileSeconds,9:F1}  {(r.Error.Length > 0 ? r.Error : r.Config)}");
         }
     }
 }
