@@ -34,6 +34,7 @@ public sealed class FamilyFilter(TensorRoles roles, ZeroStage zero, bool expertP
         ArgumentNullException.ThrowIfNull(node);
         ArgumentNullException.ThrowIfNull(strategy);
         if (!TensorAllowed(node, strategy.Output)) return false;
+        if (node.Op is OpKind.Parameter or OpKind.State && !ZeroLeafAllowed(node, strategy.Output, mesh)) return false;
         for (var i = 0; i < strategy.Inputs.Count && i < node.Inputs.Count; i++)
             if (!TensorAllowed(node.Inputs[i], strategy.Inputs[i])) return false;
         return true;
@@ -59,6 +60,27 @@ public sealed class FamilyFilter(TensorRoles roles, ZeroStage zero, bool expertP
         var divisible = parameter.Shape.Any(n => n % mesh.N0 == 0);
         if (divisible && (update.UsedAxes & 1) == 0) return false;
         return Zero != ZeroStage.Three || storage.Equals(update);
+    }
+
+    /// <summary>
+    /// ZeRO leaf by leaf, for half-precision training: the optimizer then runs on fp32 master copies
+    /// (states), which the intra-op pass does not group with their parameter, so
+    /// <see cref="AllowsParameter"/> never sees them. ZeRO-2 keeps the half-precision weights whole on
+    /// the data axis and shards the master weights and moments over it; ZeRO-3 shards the weights
+    /// too (gathered before each use). Without this both stages left every layout open and tied.
+    /// </summary>
+    private static readonly string[] OptimizerStateSuffixes =
+        [Training.TrainingGraph.MasterSuffix, Training.TrainingGraph.AdamMSuffix, Training.TrainingGraph.AdamVSuffix, Training.TrainingGraph.MomentumSuffix];
+
+    private bool ZeroLeafAllowed(Node leaf, ShardingSpec spec, LogicalMesh mesh)
+    {
+        if (Zero == ZeroStage.None || mesh.N0 == 1) return true;
+        if (leaf.Op == OpKind.State && !OptimizerStateSuffixes.Any(x => leaf.Name.EndsWith(x, StringComparison.Ordinal))) return true;
+        var expert = ExpertParallel ? roles.ExpertDim(leaf.Name) : -1;
+        var onData = Enumerable.Range(0, spec.Rank).Any(d => d != expert && (ShardingSpec.Mask(spec[d]) & 1) != 0);
+        var shardable = leaf.Shape.Any(n => n % mesh.N0 == 0);
+        var mustShard = leaf.Op == OpKind.State || Zero == ZeroStage.Three;
+        return mustShard ? onData || !shardable || (spec.UsedAxes & 1) != 0 : !onData;
     }
 
     /// <summary>Whether <paramref name="spec"/> is a layout the family gives tensor <paramref name="t"/>.</summary>

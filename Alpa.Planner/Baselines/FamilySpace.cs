@@ -35,6 +35,8 @@ internal sealed class FamilySpace
 
     public ModelSpec Model { get; }
     public ClusterSpec Cluster { get; }
+    /// <summary>The forward graph at the global batch; its marked layers are the layers of every stage range.</summary>
+    public Graph.Graph Forward => _forward;
     public BaselineOptions Options { get; }
 
     /// <summary>Intra-op solves performed so far.</summary>
@@ -56,7 +58,7 @@ internal sealed class FamilySpace
     }
 
     /// <summary>Stage costs under a strategy filter; <paramref name="filter"/>'s key names it for reuse.</summary>
-    public IStageCostProvider Costs(bool remat, (string Key, IStrategyFilter Filter) filter)
+    public IStageCostProvider Costs(bool remat, (string Key, IStrategyFilter? Filter) filter)
     {
         if (_costs.TryGetValue((remat, filter.Key), out var found)) return found.Cached;
         var training = Training(remat);
@@ -86,6 +88,7 @@ internal sealed class RestrictedStages(IStageCostProvider inner, Func<StageKey, 
     {
         public int LayerCount => inner.LayerCount;
         public long TransferBytes(int producer, int consumer) => inner.TransferBytes(producer, consumer);
+        public IReadOnlyList<PlanTensor> TransferTensors(int producer, int consumer) => inner.TransferTensors(producer, consumer);
         public StageCost Evaluate(StageKey key) => allowed(key) ? inner.Evaluate(key) : StageCost.Infeasible;
     }
 }

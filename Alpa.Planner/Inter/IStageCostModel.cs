@@ -1,3 +1,4 @@
+using Alpa.Planner.Plans;
 using Alpa.Planner.Sharding;
 
 namespace Alpa.Planner.Inter;
@@ -48,9 +49,23 @@ public sealed record StageCost
     public IReadOnlyDictionary<string, string> Strategies { get; init; } = new Dictionary<string, string>();
     /// <summary>Sharding spec of every parameter of the stage (per dim: R, S0, S1, S01), by node name.</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<string>> ParameterSpecs { get; init; } = new Dictionary<string, IReadOnlyList<string>>();
+    /// <summary>Sharding spec of every tensor the stage's layers exchange with other layers (outputs and inputs), by node name.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> BoundarySpecs { get; init; } = new Dictionary<string, IReadOnlyList<string>>();
+
+    /// <summary>
+    /// Time to receive the stage's incoming boundary tensors and send their gradients back, per
+    /// microbatch (set by <see cref="StageCostTable.Build"/> when given the cluster). Not part of
+    /// <see cref="ForwardSeconds"/> or <see cref="BackwardSeconds"/>: the simulator times transfers itself.
+    /// </summary>
+    public double BoundarySeconds { get; init; }
 
     /// <summary>t_intra of Alpa's DP: forward + backward of one microbatch.</summary>
     public double IntraSeconds => ForwardSeconds + BackwardSeconds;
+    /// <summary>
+    /// The stage time the DP uses: t_intra plus <see cref="BoundarySeconds"/>. Eq. (2) leaves
+    /// communication between stages out; without it a chain of tiny stages looks free.
+    /// </summary>
+    public double DpSeconds => IntraSeconds + BoundarySeconds;
     /// <summary>Sum of the per-step collectives' times.</summary>
     public double SyncSeconds => StepCollectives.Sum(c => c.Seconds);
     /// <summary>The per-step term of the DP objective: sync + update.</summary>
@@ -71,6 +86,8 @@ public interface IStageCostModel
     StageCost Evaluate(StageKey key);
     /// <summary>Bytes one microbatch sends from layer <paramref name="producer"/> to the later layer <paramref name="consumer"/> (forward; the backward returns as many).</summary>
     long TransferBytes(int producer, int consumer);
+    /// <summary>The tensors behind <see cref="TransferBytes"/> at the microbatch size; empty when the model does not know them.</summary>
+    IReadOnlyList<PlanTensor> TransferTensors(int producer, int consumer) => [];
 }
 
 /// <summary>Stage cost models per microbatch count (the microbatch size is the global batch over it).</summary>

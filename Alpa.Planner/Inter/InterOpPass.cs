@@ -18,6 +18,11 @@ public sealed record InterOpOptions
     public LogicalMeshSpace LogicalMeshSpace { get; init; } = LogicalMeshSpace.All;
     /// <summary>Threads evaluating candidates (−1: all cores). The result does not depend on it.</summary>
     public int MaxParallelism { get; init; } = -1;
+    /// <summary>
+    /// Add each stage's boundary transfer time to its t_intra in the DP (<see cref="StageCost.BoundarySeconds"/>);
+    /// false gives Alpa's eq. (2) as published, which ignores communication between stages.
+    /// </summary>
+    public bool ChargeBoundaryTransfers { get; init; } = true;
 }
 
 /// <summary>What to plan.</summary>
@@ -64,7 +69,8 @@ public static class InterOpPass
         foreach (var b in candidates)
         {
             var model = problem.Costs.ForMicrobatches(b);
-            var table = StageCostTable.Build(model, submeshes, options.LogicalMeshSpace, b, progress, options.MaxParallelism);
+            var table = StageCostTable.Build(model, submeshes, options.LogicalMeshSpace, b, progress, options.MaxParallelism,
+                                             options.ChargeBoundaryTransfers ? cluster : null);
             var input = new StageDpInput(cluster.Hosts, cluster.DevicesPerHost, cluster.DeviceMemoryBytes, b, options.Schedule, options.Epsilon);
             var result = StageDp.Solve(table, input, best, out var report);
             reports.Add(report);
@@ -151,7 +157,7 @@ public static class InterOpPass
         Devices = devices, Strategies = cost.Strategies, ParameterSpecs = cost.ParameterSpecs,
         ForwardSeconds = cost.ForwardSeconds, BackwardSeconds = cost.BackwardSeconds, UpdateSeconds = cost.UpdateSeconds,
         ParameterBytes = cost.ParameterBytes, ActivationBytes = cost.ActivationBytes, Flops = cost.Flops,
-        Collectives = cost.StepCollectives,
+        Collectives = cost.StepCollectives, BoundarySpecs = cost.BoundarySpecs,
     };
 
     /// <summary>
@@ -165,10 +171,16 @@ public static class InterOpPass
             for (var z = a + 1; z < stages.Count; z++)
             {
                 long bytes = 0;
+                var tensors = new List<PlanTensor>();
                 for (var p = stages[a].First; p <= stages[a].Last; p++)
                     for (var q = stages[z].First; q <= stages[z].Last; q++)
+                    {
                         bytes += model.TransferBytes(p, q);
-                if (bytes > 0 || z == a + 1) list.Add(new PlanTransfer(a, z, bytes));
+                        tensors.AddRange(model.TransferTensors(p, q));
+                    }
+                // A tensor read by several layers of the consumer stage crosses once.
+                var distinct = tensors.DistinctBy(t => t.Name).ToArray();
+                if (bytes > 0 || z == a + 1) list.Add(new PlanTransfer(a, z, bytes) { Tensors = distinct });
             }
         return [.. list];
     }

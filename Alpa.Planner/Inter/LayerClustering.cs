@@ -21,12 +21,13 @@ public sealed record LayerClusteringOptions
 public sealed class LayerClusteringResult
 {
     private readonly long[] _transfer;
+    private readonly Dictionary<(int, int), List<string>> _names;
 
-    internal LayerClusteringResult(int layers, int[] nodeLayer, long[] transfer, long maxInputBytes)
+    internal LayerClusteringResult(int layers, int[] nodeLayer, (long[] Bytes, Dictionary<(int, int), List<string>> Names) transfer, long maxInputBytes)
     {
         LayerCount = layers;
         NodeLayer = nodeLayer;
-        _transfer = transfer;
+        (_transfer, _names) = transfer;
         MaxInputBytes = maxInputBytes;
     }
 
@@ -37,6 +38,8 @@ public sealed class LayerClusteringResult
     public long MaxInputBytes { get; }
     /// <summary>Bytes of distinct tensors produced in layer <paramref name="producer"/> and read in the later layer <paramref name="consumer"/>.</summary>
     public long TransferBytes(int producer, int consumer) => _transfer[producer * LayerCount + consumer];
+    /// <summary>Names of the tensors behind <see cref="TransferBytes"/>, in graph order.</summary>
+    public IReadOnlyList<string> TransferNames(int producer, int consumer) => _names.TryGetValue((producer, consumer), out var n) ? n : [];
 }
 
 /// <summary>Operator clustering of the inter-operator pass [Alpa §5.2, eq. (6)].</summary>
@@ -137,9 +140,10 @@ public static partial class LayerClustering
         }
     }
 
-    private static long[] Transfers(Node[] forward, int[] nodeLayer, int layers)
+    private static (long[], Dictionary<(int, int), List<string>>) Transfers(Node[] forward, int[] nodeLayer, int layers)
     {
         var transfer = new long[layers * layers];
+        var names = new Dictionary<(int, int), List<string>>();
         var seen = new HashSet<(int Tensor, int Layer)>();
         foreach (var node in forward)
         {
@@ -148,9 +152,12 @@ public static partial class LayerClustering
             {
                 if (input.IsLeaf || input.Phase != Phase.Forward) continue;
                 var p = nodeLayer[input.Id];
-                if (p >= 0 && p < q && seen.Add((input.Id, q))) transfer[p * layers + q] += input.OutputBytes;
+                if (p < 0 || p >= q || !seen.Add((input.Id, q))) continue;
+                transfer[p * layers + q] += input.OutputBytes;
+                if (!names.TryGetValue((p, q), out var list)) names[(p, q)] = list = [];
+                list.Add(input.Name);
             }
         }
-        return transfer;
+        return (transfer, names);
     }
 }

@@ -38,9 +38,13 @@ public sealed class StageCostTable
 
     public StageKey Key(int i, int j, int k, int c) => new(i, j, Submeshes[k], Meshes[k][c]);
 
-    /// <summary>Evaluates every candidate of <paramref name="model"/> in parallel.</summary>
+    /// <summary>
+    /// Evaluates every candidate of <paramref name="model"/> in parallel. With <paramref name="cluster"/>,
+    /// each feasible candidate also gets its <see cref="StageCost.BoundarySeconds"/> (<see cref="BoundarySeconds"/>).
+    /// </summary>
     public static StageCostTable Build(IStageCostModel model, IReadOnlyList<SubmeshShape> submeshes, LogicalMeshSpace meshSpace,
-                                       int microbatches = 0, IProgress<InterOpProgress>? progress = null, int maxParallelism = -1)
+                                       int microbatches = 0, IProgress<InterOpProgress>? progress = null, int maxParallelism = -1,
+                                       InterOpCluster? cluster = null)
     {
         var layers = model.LayerCount;
         if (layers < 1) throw new InterOpException($"the cost model has {layers} layers; at least one is needed") { Field = "layers" };
@@ -58,16 +62,53 @@ public sealed class StageCostTable
                     for (var c = 0; c < meshes[k].Count; c++)
                         keys[table.Index(i, j, k, c)] = (i, j, k, c);
 
+        var incoming = cluster is null ? null : IncomingBytes(model);
         var done = 0;
         var options = new ParallelOptions { MaxDegreeOfParallelism = maxParallelism };
         Parallel.For(0, keys.Length, options, n =>
         {
             var (i, j, k, c) = keys[n];
-            costs[n] = model.Evaluate(table.Key(i, j, k, c)) ?? StageCost.Infeasible;
+            var cost = model.Evaluate(table.Key(i, j, k, c)) ?? StageCost.Infeasible;
+            if (incoming is not null && cost.IsFeasible && incoming[i, j] > 0)
+                cost = cost with { BoundarySeconds = BoundarySeconds(cluster!, submeshes[k], incoming[i, j]) };
+            costs[n] = cost;
             var now = Interlocked.Increment(ref done);
             progress?.Report(new InterOpProgress(microbatches, now, keys.Length));
         });
         return table;
+    }
+
+    /// <summary>
+    /// Transfer time of a stage that receives <paramref name="bytes"/> per microbatch and sends their
+    /// gradients back: twice latency + bytes over the links the placement gives it — the network of
+    /// its hosts when it spans whole hosts (its neighbours are then on other hosts), else one
+    /// intra-host lane per device (the estimate of <see cref="Pipeline.PipelineSimulator.TransferSeconds(InterOpCluster, IReadOnlyList{int}, IReadOnlyList{int}, long)"/>
+    /// before the placement is known).
+    /// </summary>
+    public static double BoundarySeconds(InterOpCluster cluster, SubmeshShape submesh, long bytes)
+    {
+        ArgumentNullException.ThrowIfNull(cluster);
+        var oneWay = submesh.Devices < cluster.DevicesPerHost
+            ? cluster.IntraHostLatency + bytes / (cluster.IntraHostBandwidth * submesh.Devices)
+            : cluster.InterHostLatency + bytes / (cluster.InterHostBandwidth * submesh.Hosts);
+        return 2 * oneWay;
+    }
+
+    /// <summary>Bytes layers [i, j] receive from layers before i, per microbatch.</summary>
+    private static long[,] IncomingBytes(IStageCostModel model)
+    {
+        var layers = model.LayerCount;
+        var result = new long[layers, layers];
+        for (var i = 1; i < layers; i++)
+        {
+            long sum = 0;
+            for (var j = i; j < layers; j++)
+            {
+                for (var p = 0; p < i; p++) sum += model.TransferBytes(p, j);
+                result[i, j] = sum;
+            }
+        }
+        return result;
     }
 
     private int Index(int i, int j, int k, int c)

@@ -55,7 +55,7 @@ public static partial class StageDp
                             count++;
                             var cost = table[i, j, k, c];
                             var x = Idx(i, j, k, c);
-                            _t[x] = cost.IntraSeconds;
+                            _t[x] = cost.DpSeconds;
                             _u[x] = cost.StepSeconds;
                             if (!cost.IsFeasible) { infeasible++; continue; }
                             _reach[x] = Reach(cost, input);

@@ -94,8 +94,8 @@ public static partial class StageDp
         foreach (var st in stages)
         {
             var c = table[st.First, st.Last, st.Submesh, st.Mesh];
-            sum += c.IntraSeconds;
-            max = Math.Max(max, c.IntraSeconds);
+            sum += c.DpSeconds;
+            max = Math.Max(max, c.DpSeconds);
             step = Math.Max(step, c.StepSeconds);
         }
         return sum + (microbatches - 1) * max + step;

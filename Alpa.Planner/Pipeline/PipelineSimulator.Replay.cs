@@ -13,6 +13,7 @@ public static partial class PipelineSimulator
         private readonly double[] _time, _busy;
         private readonly Dictionary<BufferId, double> _arrival = [];
         private readonly Dictionary<(int, int), double> _channelFree = [];
+        private readonly Dictionary<(int From, int To), double> _sendSeconds = [];
         private readonly Dictionary<BufferId, double>[] _sendDone;
         private readonly Dictionary<BufferId, long>[] _live;
         private readonly List<(double Time, long Delta, int Stash)>[] _memory;
@@ -99,12 +100,26 @@ public static partial class PipelineSimulator
             if (!_live[w].ContainsKey(send.Tensor)) throw new PipelineException($"stage {w} sends {send.Tensor}, which it does not hold");
             var channel = (send.FromStage, send.ToStage);
             var start = Math.Max(_time[w], _channelFree.GetValueOrDefault(channel));
-            var end = start + TransferSeconds(_plan.Cluster, _plan.Stages[send.FromStage].Devices, _plan.Stages[send.ToStage].Devices, send.Bytes);
+            var end = start + SendSeconds(send);
             _channelFree[channel] = end;
             if (!_arrival.TryAdd(send.Tensor, end)) throw new PipelineException($"stage {w} sends {send.Tensor} twice");
             _sendDone[w][send.Tensor] = end;
             _lastArrival = Math.Max(_lastArrival, end);
             _crossBytes += send.Bytes;
+        }
+
+        /// <summary>Time of a SEND on its channel; the same for every microbatch, so computed once per direction.</summary>
+        private double SendSeconds(Send send)
+        {
+            var key = (send.FromStage, send.ToStage);
+            if (_sendSeconds.TryGetValue(key, out var seconds)) return seconds;
+            var backward = send.FromStage > send.ToStage;
+            var (a, z) = backward ? (send.ToStage, send.FromStage) : (send.FromStage, send.ToStage);
+            var transfer = _plan.Transfers.FirstOrDefault(t => t.FromStage == a && t.ToStage == z);
+            seconds = transfer is null || transfer.Bytes != send.Bytes
+                ? TransferSeconds(_plan.Cluster, _plan.Stages[send.FromStage].Devices, _plan.Stages[send.ToStage].Devices, send.Bytes)
+                : TransferSeconds(_plan, transfer, backward);
+            return _sendSeconds[key] = seconds;
         }
 
         private void Busy(int w, double seconds)

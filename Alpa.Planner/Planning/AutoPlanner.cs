@@ -123,7 +123,9 @@ public static class AutoPlanner
             PlanMethod.InterOnly => cluster.Devices,
             _ => options.Layers ?? Math.Min(options.MaxAutoLayers, MarkedLayers(forward)),
         };
-        var clustering = Cluster(forward, layersWanted, exact: options.Layers is not null || options.Method != PlanMethod.Auto);
+        var clustering = options.Method == PlanMethod.InterOnly
+            ? ClusterOnePerDevice(forward, model.Name, cluster.Devices)
+            : Cluster(forward, layersWanted, exact: options.Layers is not null || options.Method != PlanMethod.Auto);
         var intra = new IntraOptions { MemoryBudgetBytes = options.MemoryBudgetBytes, Solver = options.Solver };
         var costs = new IntraStageCosts(b => TrainingGraph.Build(model.Build(b), training0), model.Batch, cluster, forward, clustering, intra);
         IStageCostProvider provider = options.Method == PlanMethod.InterOnly ? new SingleDeviceStages(costs) : costs;
@@ -178,9 +180,38 @@ public static class AutoPlanner
         }
     }
 
+    /// <summary>
+    /// The inter-only ablation needs exactly one layer per device. Stage costs come per marked layer,
+    /// so a model with fewer marked layers than devices cannot be planned this way (a typed error
+    /// says so); when eq. 6's balance rules (δ = 0.5, ≥ 3 heavy ops) allow no such cut, they are
+    /// relaxed step by step (δ up to 4, one heavy op) rather than giving up.
+    /// </summary>
+    private static LayerClusteringResult ClusterOnePerDevice(Graph.Graph forward, string model, int devices)
+    {
+        var marked = MarkedLayers(forward);
+        if (marked < devices)
+            throw new InterOpException(
+                $"inter-only puts one pipeline stage on each of the {devices} devices, but '{model}' marks only {marked} layers " +
+                $"and stage costs are computed per marked layer; run it on at most {marked} devices") { Field = "method" };
+        InterOpException? last = null;
+        foreach (var (delta, heavy) in new[] { (0.5, 3), (0.5, 1), (1.0, 1), (2.0, 1), (4.0, 1) })
+        {
+            try
+            {
+                var options = new LayerClusteringOptions { UseMarkedLayers = true, Layers = devices, Delta = delta, MinHeavyOpsPerLayer = heavy };
+                return LayerClustering.Cluster(forward, options);
+            }
+            catch (InterOpException e) when (e.Field == "layers")
+            {
+                last = e;
+            }
+        }
+        throw last!;
+    }
+
     private static int MarkedLayers(Graph.Graph forward) => forward.Nodes.Max(n => n.Layer) + 1;
 
-    private static InterOpResult DescendingMicrobatchSearch(InterOpProblem problem, InterOpOptions inter, IProgress<InterOpProgress>? progress)
+    internal static InterOpResult DescendingMicrobatchSearch(InterOpProblem problem, InterOpOptions inter, IProgress<InterOpProgress>? progress)
     {
         InterOpResult? best = null;
         var reports = new List<StageDpReport>();
@@ -222,7 +253,7 @@ public static class AutoPlanner
     public static string Hash(ClusterSpec cluster) =>
         "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(ClusterJson.Write(cluster))));
 
-    private static IReadOnlyList<int> MicrobatchCandidates(int batch, AutoPlanOptions options)
+    internal static IReadOnlyList<int> MicrobatchCandidates(int batch, AutoPlanOptions options)
     {
         if (options.Microbatches is not null) return InterOpPass.Divisors(batch);
         var list = new List<int>();
@@ -240,6 +271,7 @@ public static class AutoPlanner
         {
             public int LayerCount => inner.LayerCount;
             public long TransferBytes(int producer, int consumer) => inner.TransferBytes(producer, consumer);
+            public IReadOnlyList<PlanTensor> TransferTensors(int producer, int consumer) => inner.TransferTensors(producer, consumer);
             public StageCost Evaluate(StageKey key) => key.Submesh.Count == 1 ? inner.Evaluate(key) : StageCost.Infeasible;
         }
     }

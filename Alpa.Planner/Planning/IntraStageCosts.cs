@@ -81,10 +81,12 @@ public sealed class IntraStageCosts : IStageCostProvider
             var c = s.Layer < _clusterOfLayer.Length ? _clusterOfLayer[s.Layer] : -1;
             byCluster[c >= 0 ? c : _layers - 1].Add(s);
         }
-        return new Model(this, byCluster, microbatches);
+        var boundary = graph.Nodes.Where(n => n.Phase == Phase.Forward).GroupBy(n => n.Name, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
+        return new Model(this, byCluster, microbatches, boundary);
     }
 
-    private sealed class Model(IntraStageCosts owner, List<LayerSubgraph>[] layers, int microbatches) : IStageCostModel
+    private sealed class Model(IntraStageCosts owner, List<LayerSubgraph>[] layers, int microbatches, Dictionary<string, Node> forwardByName) : IStageCostModel
     {
         private readonly ConcurrentDictionary<(string Signature, SubmeshShape Sub, LogicalMeshShape Mesh), Lazy<LayerCost>> _cache = new();
 
@@ -92,6 +94,13 @@ public sealed class IntraStageCosts : IStageCostProvider
 
         /// <summary>The clustering counted boundary bytes at the global batch; one microbatch carries 1/B of them.</summary>
         public long TransferBytes(int producer, int consumer) => owner._clustering.TransferBytes(producer, consumer) / microbatches;
+
+        /// <summary>The boundary tensors by name, with their shapes in the microbatch's training graph.</summary>
+        public IReadOnlyList<Plans.PlanTensor> TransferTensors(int producer, int consumer) =>
+            [.. owner._clustering.TransferNames(producer, consumer)
+                .Where(forwardByName.ContainsKey)
+                .Select(name => forwardByName[name])
+                .Select(n => new Plans.PlanTensor(n.Name, n.Shape.ToArray(), n.DType.Size()))];
 
         public StageCost Evaluate(StageKey key)
         {

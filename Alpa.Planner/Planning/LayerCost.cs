@@ -32,6 +32,8 @@ internal sealed record LayerCost
     public IReadOnlyDictionary<int, string> Strategies { get; init; } = new Dictionary<int, string>();
     /// <summary>Parameter node position → spec per dim.</summary>
     public IReadOnlyDictionary<int, string[]> ParameterSpecs { get; init; } = new Dictionary<int, string[]>();
+    /// <summary>Position of a forward tensor the layer exchanges with other layers → spec per dim, and whether the layer produces it (else reads it).</summary>
+    public IReadOnlyDictionary<int, (string[] Spec, bool Produced)> BoundarySpecs { get; init; } = new Dictionary<int, (string[], bool)>();
 
     public static LayerCost From(LayerSubgraph layer, IntraResult r)
     {
@@ -81,7 +83,21 @@ internal sealed record LayerCost
             Flops = flops,
             Strategies = strategies,
             ParameterSpecs = specs,
+            BoundarySpecs = Boundary(graph, r),
         };
+    }
+
+    /// <summary>Specs of the layer's forward inputs from other layers and of its forward outputs.</summary>
+    private static Dictionary<int, (string[], bool)> Boundary(Graph.Graph graph, IntraResult r)
+    {
+        var specs = new Dictionary<int, (string[], bool)>();
+        var outputs = graph.Outputs.Select(o => o.Id).ToHashSet();
+        foreach (var n in graph.Nodes)
+        {
+            var boundary = n.Phase == Phase.Forward && (n.Op == OpKind.Input || (!n.IsLeaf && outputs.Contains(n.Id)));
+            if (boundary && r.NodeStrategies.TryGetValue(n.Name, out var s)) specs[n.Id] = (s.Output.ToStrings(), !n.IsLeaf);
+        }
+        return specs;
     }
 
     /// <summary>Sums the layers of a stage; names are resolved against each layer's own graph.</summary>
@@ -89,11 +105,17 @@ internal sealed record LayerCost
     {
         var strategies = new SortedDictionary<string, string>(StringComparer.Ordinal);
         var specs = new SortedDictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+        var boundary = new SortedDictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
         foreach (var (layer, cost) in parts)
         {
             foreach (var (pos, id) in cost.Strategies) strategies[layer.Graph.Nodes[pos].Name] = id;
             foreach (var (pos, spec) in cost.ParameterSpecs) specs[layer.Graph.Nodes[pos].Name] = spec;
         }
+        // A tensor produced in the stage keeps its producer's spec even when a later layer of the stage reads it.
+        foreach (var produced in new[] { false, true })
+            foreach (var (layer, cost) in parts)
+                foreach (var (pos, (spec, isOutput)) in cost.BoundarySpecs)
+                    if (isOutput == produced) boundary[layer.Graph.Nodes[pos].Name] = spec;
         return new StageCost
         {
             ForwardSeconds = parts.Sum(p => p.Cost.ForwardSeconds),
@@ -106,6 +128,7 @@ internal sealed record LayerCost
             Flops = parts.Sum(p => p.Cost.Flops),
             Strategies = strategies,
             ParameterSpecs = specs,
+            BoundarySpecs = boundary,
         };
     }
 

@@ -29,6 +29,12 @@ public sealed record Plan
     public required IReadOnlyList<PlanTransfer> Transfers { get; init; }
     /// <summary>The cluster facts the simulator uses (hosts, devices, links).</summary>
     public required InterOpCluster Cluster { get; init; }
+    /// <summary>
+    /// Cross-mesh resharding with Alpa's local all-gather [Alpa §6]: a boundary tile crosses to each
+    /// destination host once and is all-gathered there (true, the default), or every receiving
+    /// device gets its own copy (false, the paper's ablation). See <see cref="CrossMeshResharding"/>.
+    /// </summary>
+    public bool LocalAllGather { get; init; } = true;
     /// <summary>The DP objective Σ t_i + (B − 1)·max t_j + max(sync + update), seconds.</summary>
     public double DpObjectiveSeconds { get; init; }
     /// <summary>Simulated time of one training step, seconds.</summary>
@@ -74,10 +80,33 @@ public sealed record PlanStage
     public required double Flops { get; init; }
     /// <summary>Once-per-step collectives (gradient sync), in execution order.</summary>
     public required IReadOnlyList<StepCollective> Collectives { get; init; }
+    /// <summary>
+    /// Sharding spec per dim of every stage-boundary tensor the stage produces for or receives from
+    /// another stage, by node name (DESIGN §3.5); empty when the costs did not come from the intra-op pass.
+    /// </summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> BoundarySpecs { get; init; } = new Dictionary<string, IReadOnlyList<string>>();
 
     /// <summary>Devices of the stage.</summary>
     public int DeviceCount => Submesh.Count;
 }
 
-/// <summary>A tensor that stage <see cref="FromStage"/> sends to the later stage <see cref="ToStage"/> each microbatch.</summary>
-public sealed record PlanTransfer(int FromStage, int ToStage, long Bytes);
+/// <summary>Tensors that stage <see cref="FromStage"/> sends to the later stage <see cref="ToStage"/> each microbatch.</summary>
+/// <param name="Bytes">Their bytes per microbatch (the backward sends as many back).</param>
+public sealed record PlanTransfer(int FromStage, int ToStage, long Bytes)
+{
+    /// <summary>
+    /// The boundary tensors, with their specs in both stages' <see cref="PlanStage.BoundarySpecs"/>;
+    /// empty when unknown (the simulator then charges <see cref="Bytes"/> as one block).
+    /// </summary>
+    public IReadOnlyList<PlanTensor> Tensors { get; init; } = [];
+}
+
+/// <summary>A boundary tensor of one microbatch.</summary>
+/// <param name="Name">Node name of its producer (the key of <see cref="PlanStage.BoundarySpecs"/>).</param>
+/// <param name="Shape">Global shape at the microbatch size.</param>
+/// <param name="ElementBytes">Bytes per element.</param>
+public sealed record PlanTensor(string Name, IReadOnlyList<long> Shape, int ElementBytes)
+{
+    /// <summary>Bytes of the whole tensor.</summary>
+    public long Bytes => Shape.Aggregate(1L, (a, b) => a * b) * ElementBytes;
+}

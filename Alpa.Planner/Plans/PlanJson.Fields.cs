@@ -22,6 +22,13 @@ public static partial class PlanJson
     private static string Str(JsonElement e, string p) =>
         e.ValueKind == JsonValueKind.String ? e.GetString()! : throw Bad(p, $"expected a string, found {e.ValueKind}");
 
+    private static bool Bool(JsonElement e, string p) => e.ValueKind switch
+    {
+        JsonValueKind.True => true,
+        JsonValueKind.False => false,
+        _ => throw Bad(p, $"expected true or false, found {e}"),
+    };
+
     private static int Int(JsonElement e, string p) =>
         e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out var v) ? v : throw Bad(p, $"expected an integer, found {e}");
 

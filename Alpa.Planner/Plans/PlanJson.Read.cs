@@ -45,6 +45,7 @@ public static partial class PlanJson
                 BubbleFraction = Num(Req(root, "bubble_fraction", ""), "bubble_fraction"),
                 TflopsPerDevice = Num(Req(root, "tflops_per_device", ""), "tflops_per_device"),
                 CompileSeconds = Num(Req(root, "compile_seconds", ""), "compile_seconds"),
+                LocalAllGather = !root.TryGetProperty("local_all_gather", out var lag) || Bool(lag, "local_all_gather"),
                 Cluster = ReadCluster(Req(root, "cluster", ""), clusterHash),
                 Stages = Arr(Req(root, "stages", ""), "stages").Select((e, i) => ReadStage(e, $"stages[{i}]")).ToArray(),
                 Transfers = Arr(Req(root, "transfers", ""), "transfers").Select((e, i) => ReadTransfer(e, $"transfers[{i}]")).ToArray(),
@@ -92,9 +93,8 @@ public static partial class PlanJson
             Devices = Arr(Req(o, "devices", p), p + ".devices").Select((d, i) => Int(d, $"{p}.devices[{i}]")).ToArray(),
             Strategies = Obj(Req(o, "strategies", p), p + ".strategies").EnumerateObject()
                 .ToDictionary(x => x.Name, x => Str(x.Value, $"{p}.strategies.{x.Name}"), StringComparer.Ordinal),
-            ParameterSpecs = Obj(Req(o, "parameter_specs", p), p + ".parameter_specs").EnumerateObject()
-                .ToDictionary(x => x.Name, x => (IReadOnlyList<string>)Arr(x.Value, $"{p}.parameter_specs.{x.Name}")
-                    .Select((d, i) => Spec(d, $"{p}.parameter_specs.{x.Name}[{i}]")).ToArray(), StringComparer.Ordinal),
+            ParameterSpecs = Specs(Req(o, "parameter_specs", p), p + ".parameter_specs"),
+            BoundarySpecs = o.TryGetProperty("boundary_specs", out var boundary) ? Specs(boundary, p + ".boundary_specs") : new Dictionary<string, IReadOnlyList<string>>(),
             PeakMemoryBytes = Long(Req(o, "peak_memory_bytes", p), p + ".peak_memory_bytes"),
             ForwardSeconds = Num(Req(o, "forward_seconds", p), p + ".forward_seconds"),
             BackwardSeconds = Num(Req(o, "backward_seconds", p), p + ".backward_seconds"),
@@ -130,9 +130,24 @@ public static partial class PlanJson
     private static PlanTransfer ReadTransfer(JsonElement e, string p)
     {
         var o = Obj(e, p);
+        var tensors = o.TryGetProperty("tensors", out var list)
+            ? Arr(list, p + ".tensors").Select((t, i) => ReadTensor(t, $"{p}.tensors[{i}]")).ToArray()
+            : [];
         return new PlanTransfer(Int(Req(o, "from_stage", p), p + ".from_stage"), Int(Req(o, "to_stage", p), p + ".to_stage"),
-                                Long(Req(o, "bytes", p), p + ".bytes"));
+                                Long(Req(o, "bytes", p), p + ".bytes")) { Tensors = tensors };
     }
+
+    private static PlanTensor ReadTensor(JsonElement e, string p)
+    {
+        var o = Obj(e, p);
+        return new PlanTensor(Str(Req(o, "name", p), p + ".name"),
+            Arr(Req(o, "shape", p), p + ".shape").Select((d, i) => Long(d, $"{p}.shape[{i}]")).ToArray(),
+            Positive(Req(o, "element_bytes", p), p + ".element_bytes"));
+    }
+
+    private static Dictionary<string, IReadOnlyList<string>> Specs(JsonElement e, string p) =>
+        Obj(e, p).EnumerateObject().ToDictionary(x => x.Name, x => (IReadOnlyList<string>)Arr(x.Value, $"{p}.{x.Name}")
+            .Select((d, i) => Spec(d, $"{p}.{x.Name}[{i}]")).ToArray(), StringComparer.Ordinal);
 
     private static PipelineSchedule Schedule(JsonElement e)
     {

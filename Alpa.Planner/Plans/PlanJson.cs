@@ -29,6 +29,7 @@ public static partial class PlanJson
             w.WriteNumber("bubble_fraction", plan.BubbleFraction);
             w.WriteNumber("tflops_per_device", plan.TflopsPerDevice);
             w.WriteNumber("compile_seconds", plan.CompileSeconds);
+            w.WriteBoolean("local_all_gather", plan.LocalAllGather);
             WriteCluster(w, plan.Cluster);
             w.WriteStartArray("stages");
             foreach (var s in plan.Stages) WriteStage(w, s);
@@ -40,6 +41,7 @@ public static partial class PlanJson
                 w.WriteNumber("from_stage", t.FromStage);
                 w.WriteNumber("to_stage", t.ToStage);
                 w.WriteNumber("bytes", t.Bytes);
+                WriteTensors(w, t.Tensors);
                 w.WriteEndObject();
             }
             w.WriteEndArray();
@@ -74,14 +76,8 @@ public static partial class PlanJson
         w.WriteStartObject("strategies");
         foreach (var (name, id) in s.Strategies.OrderBy(p => p.Key, StringComparer.Ordinal)) w.WriteString(name, id);
         w.WriteEndObject();
-        w.WriteStartObject("parameter_specs");
-        foreach (var (name, spec) in s.ParameterSpecs.OrderBy(p => p.Key, StringComparer.Ordinal))
-        {
-            w.WriteStartArray(name);
-            foreach (var dim in spec) w.WriteStringValue(dim);
-            w.WriteEndArray();
-        }
-        w.WriteEndObject();
+        WriteSpecs(w, "parameter_specs", s.ParameterSpecs);
+        WriteSpecs(w, "boundary_specs", s.BoundarySpecs);
         w.WriteNumber("peak_memory_bytes", s.PeakMemoryBytes);
         w.WriteNumber("forward_seconds", s.ForwardSeconds);
         w.WriteNumber("backward_seconds", s.BackwardSeconds);
@@ -101,6 +97,34 @@ public static partial class PlanJson
         }
         w.WriteEndArray();
         w.WriteEndObject();
+    }
+
+    private static void WriteSpecs(Utf8JsonWriter w, string field, IReadOnlyDictionary<string, IReadOnlyList<string>> specs)
+    {
+        w.WriteStartObject(field);
+        foreach (var (name, spec) in specs.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            w.WriteStartArray(name);
+            foreach (var dim in spec) w.WriteStringValue(dim);
+            w.WriteEndArray();
+        }
+        w.WriteEndObject();
+    }
+
+    private static void WriteTensors(Utf8JsonWriter w, IReadOnlyList<PlanTensor> tensors)
+    {
+        w.WriteStartArray("tensors");
+        foreach (var t in tensors)
+        {
+            w.WriteStartObject();
+            w.WriteString("name", t.Name);
+            w.WriteStartArray("shape");
+            foreach (var d in t.Shape) w.WriteNumberValue(d);
+            w.WriteEndArray();
+            w.WriteNumber("element_bytes", t.ElementBytes);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
     }
 
     private static void WritePair(Utf8JsonWriter w, string name, int a, int b)

@@ -35,9 +35,26 @@ public static class PlanValidation
                 throw PlanJson.Bad($"transfers[{i}]", $"stage {t.FromStage} → {t.ToStage} is not from an earlier to a later stage of the plan");
             if (!pairs.Add((t.FromStage, t.ToStage)))
                 throw PlanJson.Bad($"transfers[{i}]", $"stage {t.FromStage} → {t.ToStage} is listed twice");
+            CheckTensors(plan, t, $"transfers[{i}]");
         }
         for (var s = 0; s + 1 < plan.Stages.Count; s++)
             if (!pairs.Contains((s, s + 1)))
                 throw PlanJson.Bad("transfers", $"no transfer from stage {s} to stage {s + 1}; consecutive stages need one (0 bytes is allowed)");
+    }
+
+    /// <summary>A listed boundary tensor needs a spec of its rank in both stages (the simulator and runtime reshard with them).</summary>
+    private static void CheckTensors(Plan plan, PlanTransfer t, string p)
+    {
+        for (var k = 0; k < t.Tensors.Count; k++)
+        {
+            var tensor = t.Tensors[k];
+            foreach (var stage in new[] { t.FromStage, t.ToStage })
+            {
+                if (!plan.Stages[stage].BoundarySpecs.TryGetValue(tensor.Name, out var spec))
+                    throw PlanJson.Bad($"{p}.tensors[{k}]", $"'{tensor.Name}' has no entry in stages[{stage}].boundary_specs");
+                if (spec.Count != tensor.Shape.Count)
+                    throw PlanJson.Bad($"stages[{stage}].boundary_specs.{tensor.Name}", $"{spec.Count} dims for a tensor of {tensor.Shape.Count}");
+            }
+        }
     }
 }

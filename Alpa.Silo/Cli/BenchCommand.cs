@@ -22,6 +22,8 @@ internal sealed class BenchCommand : ICommand
             ["checkpoint"] = ("checkpoint save/restore throughput vs a plain file write, training slowdown during background saves (--mb N)", Checkpoint),
             ["pipeline"] = ("pipeline and mesh plans on local CPU devices: measured vs simulated step, driver wait, data-parallel speed-up", Pipeline),
             ["intra-ablation"] = ("the paper's intra-op ablation on one mesh: ILP vs data, ZeRO-2, ZeRO-3, heuristic", PaperBench.Run),
+            ["inter-ablation"] = ("the paper's inter-op ablation (GPT, Wide-ResNet): stage DP vs equal layers vs equal operators per stage", PaperBench.Run),
+            ["reshard-ablation"] = ("the paper's cross-mesh resharding ablation (Wide-ResNet, 16-32 GPUs): with vs without local all-gather", PaperBench.Run),
         };
 
     public string Name => "bench";

@@ -24,6 +24,24 @@ internal static class PaperBench
         ["paper"] = ["auto", "intra-only", "inter-only", "baseline"],
         // Paper Figure 9: intra-op only on one mesh, Alpa's ILP against the data-parallel family and the heuristic.
         ["intra-ablation"] = ["intra-only", "data", "zero2", "zero3", "heuristic"],
+        // Paper Figures 10 and 11 (AblationBench).
+        ["inter-ablation"] = [.. AblationBench.StageRules.Keys],
+        ["reshard-ablation"] = [.. AblationBench.ReshardMethods],
+    };
+
+    /// <summary>Families and GPU counts a suite runs unless --family / --min-gpus / --max-gpus say otherwise.</summary>
+    private static readonly Dictionary<string, (string[] Families, int MinGpus, int MaxGpus)> Defaults = new()
+    {
+        ["inter-ablation"] = (["gpt", "wresnet"], 1, 64),
+        ["reshard-ablation"] = (["wresnet"], 16, 32),
+    };
+
+    private static readonly Dictionary<string, string> Titles = new()
+    {
+        ["paper"] = "Alpa vs baselines",
+        ["intra-ablation"] = "Intra-op ablation (one mesh)",
+        ["inter-ablation"] = "Inter-op ablation: stage DP vs equal layers vs equal operators",
+        ["reshard-ablation"] = "Cross-mesh resharding: with vs without local all-gather",
     };
 
     public static int Run(CommandArgs args, CliContext context)
@@ -37,23 +55,27 @@ internal static class PaperBench
         var clusterName = args.Value("cluster") ?? BuiltInClusters.AwsP3;
         if (!BuiltInClusters.Names.Contains(clusterName))
             throw new UsageException($"--cluster must be one of {string.Join(", ", BuiltInClusters.Names)}, got '{clusterName}'");
-        var maxGpus = args.PositiveInt("max-gpus", 64);
-        var minGpus = args.PositiveInt("min-gpus", 1);
+        var defaults = Defaults.GetValueOrDefault(suite, ([.. PaperSuite.Families], 1, 64));
+        var maxGpus = args.PositiveInt("max-gpus", defaults.MaxGpus);
+        var minGpus = args.PositiveInt("min-gpus", defaults.MinGpus);
         var methods = (args.Value("methods") ?? string.Join(',', allMethods)).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         foreach (var m in methods)
             if (!allMethods.Contains(m)) throw new UsageException($"--methods of '{suite}' takes {string.Join(", ", allMethods)}, got '{m}'");
 
-        var cases = PaperSuite.Cases.Where(c => (family is null || c.Family == family) && c.Gpus <= maxGpus && c.Gpus >= minGpus).ToArray();
-        var rows = Measure(cases, clusterName, methods, context.Err);
+        var cases = PaperSuite.Cases.Where(c => (family is null ? defaults.Families.Contains(c.Family) : c.Family == family) && c.Gpus <= maxGpus && c.Gpus >= minGpus).ToArray();
+        var loadBefore = Benchmarks.BenchMachine.LoadAverage();
+        var rows = Measure(cases, clusterName, methods, context.Err, suite == "reshard-ablation");
+        var run = new RunFacts("./alpa " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)), Benchmarks.BenchMachine.Date(),
+            Benchmarks.BenchMachine.Describe(), $"before: {loadBefore}; after: {Benchmarks.BenchMachine.LoadAverage()}");
 
         var date = DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
         var dir = args.Value("out") ?? ResultsDirectory();
         Directory.CreateDirectory(dir);
         var stem = Path.Combine(dir, suite == "paper" ? $"paper-{clusterName}-{date}" : $"paper-{suite}-{clusterName}-{date}");
         rows = BenchRow.Merge(stem + ".json", rows);
-        var json = Json(suite, rows, clusterName, maxGpus);
+        var json = Json(suite, rows, clusterName, maxGpus, run);
         File.WriteAllText(stem + ".json", json);
-        var title = suite == "paper" ? "Alpa vs baselines" : "Intra-op ablation (one mesh)";
+        var title = Titles[suite];
         File.WriteAllText(stem + ".svg", BenchChart.Svg(rows, $"{title}, weak scaling on {clusterName} (simulated)"));
         context.Err.WriteLine($"bench: wrote {stem}.json and {stem}.svg");
         if (context.Json) context.Out.WriteLine(json);
@@ -61,7 +83,7 @@ internal static class PaperBench
         return CliApp.Ok;
     }
 
-    private static List<BenchRow> Measure(IReadOnlyList<PaperCase> cases, string clusterName, IReadOnlyList<string> methods, TextWriter log)
+    private static List<BenchRow> Measure(IReadOnlyList<PaperCase> cases, string clusterName, IReadOnlyList<string> methods, TextWriter log, bool reshard)
     {
         var rows = new List<BenchRow>();
         foreach (var c in cases)
@@ -70,11 +92,15 @@ internal static class PaperBench
             var cluster = BuiltInClusters.Resolve(new ClusterName(clusterName, hosts, perHost));
             var model = ModelZoo.Get(c.Model);
             var flops = PaperSuite.ModelFlopsPerStep(model);
-            foreach (var m in methods)
+            var measured = reshard
+                ? AblationBench.ReshardRows(c, model, cluster, methods, flops)
+                : methods.Select(m => AblationBench.StageRules.ContainsKey(m)
+                    ? AblationBench.StageRuleRow(c, model, cluster, m, flops)
+                    : BenchRunner.Run(c, model, cluster, m, flops));
+            foreach (var row in measured)
             {
-                var row = BenchRunner.Run(c, model, cluster, m, flops);
                 rows.Add(row);
-                log.WriteLine($"bench: {c.Model,-13} {c.Gpus,2} GPUs {row.Method,-10} " +
+                log.WriteLine($"bench: {c.Model,-13} {c.Gpus,2} GPUs {row.Method,-19} " +
                     (row.Error.Length > 0 ? $"n/a ({row.Error})" : row.Oom ? "OOM" : $"{row.TflopsPerDevice,7:F2} TFLOPS/dev {row.Config}") +
                     $" [{row.CompileSeconds:F1} s]");
             }
@@ -90,7 +116,10 @@ internal static class PaperBench
         return Path.Combine("bench", "results");
     }
 
-    private static string Json(string suite, IReadOnlyList<BenchRow> rows, string cluster, int maxGpus)
+    /// <summary>How the latest rows were measured (the machine is shared: its load is part of the record).</summary>
+    private sealed record RunFacts(string Command, string Date, string Machine, string Load);
+
+    private static string Json(string suite, IReadOnlyList<BenchRow> rows, string cluster, int maxGpus, RunFacts run)
     {
         using var stream = new MemoryStream();
         using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
@@ -98,6 +127,10 @@ internal static class PaperBench
             w.WriteStartObject();
             w.WriteString("suite", suite);
             w.WriteString("cluster", cluster);
+            w.WriteString("command", run.Command);
+            w.WriteString("date", run.Date);
+            w.WriteString("machine", run.Machine);
+            w.WriteString("load_average", run.Load);
             w.WriteNumber("max_gpus", rows.Count == 0 ? maxGpus : rows.Max(r => r.Gpus));
             w.WriteString("throughput", "model FLOPs per step (forward + backward, recomputation not counted) / simulated step time");
             w.WriteStartArray("rows");
@@ -110,12 +143,12 @@ internal static class PaperBench
 
     private static void WriteTable(TextWriter o, IReadOnlyList<BenchRow> rows)
     {
-        o.WriteLine("model          GPUs  method      TFLOPS/dev   PFLOPS   compile s  plan");
+        o.WriteLine("model          GPUs  method              TFLOPS/dev   PFLOPS   compile s  plan");
         foreach (var r in rows)
         {
             var value = r.Error.Length > 0 ? "n/a" : r.Oom ? "OOM" : r.TflopsPerDevice.ToString("F2", CultureInfo.InvariantCulture);
             var pf = r.Error.Length > 0 || r.Oom ? "" : r.Pflops.ToString("F3", CultureInfo.InvariantCulture);
-            o.WriteLine($"{r.Model,-14} {r.Gpus,4}  {r.Method,-10}  {value,10}  {pf,7}  {r.CompileSeconds,9:F1}  {(r.Error.Length > 0 ? r.Error : r.Config)}");
+            o.WriteLine($"{r.Model,-14} {r.Gpus,4}  {r.Method,-18}  {value,10}  {pf,7}  {r.CompileSeconds,9:F1}  {(r.Error.Length > 0 ? r.Error : r.Config)}");
         }
     }
 }
@@ -161,7 +194,7 @@ internal static class BenchRunner
         }
     }
 
-    private static BenchRow Measured(BenchRow row, Plan plan, double modelFlops, Stopwatch clock, string config)
+    internal static BenchRow Measured(BenchRow row, Plan plan, double modelFlops, Stopwatch clock, string config)
     {
         var perSecond = modelFlops / plan.StepSeconds;
         return row with

@@ -55,6 +55,7 @@ public sealed class PlanTiming
     {
         public int LayerCount => inner.LayerCount;
         public long TransferBytes(int producer, int consumer) => inner.TransferBytes(producer, consumer);
+        public IReadOnlyList<Alpa.Planner.Plans.PlanTensor> TransferTensors(int producer, int consumer) => inner.TransferTensors(producer, consumer);
 
         public StageCost Evaluate(StageKey key)
         {

@@ -97,6 +97,18 @@ public sealed class BaselineFamilyTests
     }
 
     [Fact]
+    public void HalfPrecisionZero2AndZero3DifferAsTheirStagesSay()
+    {
+        // In half precision the optimizer runs on fp32 master states: ZeRO is enforced on the leaves.
+        var model = new GptSpec { Name = "gpt-tiny-f16", Batch = 16, DType = Alpa.Planner.Graph.DType.F16, Layers = 2, Hidden = 64, Heads = 4, SeqLen = 32, Vocab = 256 };
+        var zero2 = BaselinePlanner.Plan(BaselineMethod.Zero2, model, BuiltInClusters.P3(1, 2)).Best!.Result!.Plan;
+        var zero3 = BaselinePlanner.Plan(BaselineMethod.Zero3, model, BuiltInClusters.P3(1, 2)).Best!.Result!.Plan;
+        Assert.All(zero2.Stages.Single().ParameterSpecs, p => Assert.DoesNotContain("S0", p.Value));
+        Assert.Contains(zero3.Stages.Single().ParameterSpecs, p => p.Value.Contains("S0"));
+        Assert.True(zero3.StepSeconds > zero2.StepSeconds, $"ZeRO-3 {zero3.StepSeconds} s vs ZeRO-2 {zero2.StepSeconds} s: gathering weights before use costs time");
+    }
+
+    [Fact]
     public void DeepSpeedShardsExpertsOverTheDataAxisAndKeepsZero2StorageReplicated()
     {
         var r = BaselinePlanner.Plan(BaselineMethod.DeepSpeed, ModelZoo.Get("moe-tiny"), BuiltInClusters.P3(1, 4));
