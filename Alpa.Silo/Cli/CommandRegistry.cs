@@ -11,6 +11,7 @@ internal static class CommandRegistry
         new SimulateCommand(),
         new BaselineCommand(),
         new BenchCommand(),
+        new ServeCommand(),
         new SelftestCommand(),
         new HelpCommand(),
     ];
