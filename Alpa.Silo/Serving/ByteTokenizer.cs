@@ -29,5 +29,12 @@ public static class ByteTokenizer
             var n = _utf8.GetChars(one, _chars, flush: false);
             return new string(_chars, 0, n);
         }
+
+        /// <summary>Ends the stream: an unfinished character becomes U+FFFD, as <see cref="Decode"/> does.</summary>
+        public string Flush()
+        {
+            var n = _utf8.GetChars([], _chars, flush: true);
+            return new string(_chars, 0, n);
+        }
     }
 }

@@ -68,7 +68,7 @@ public sealed class GenerationJob(GenerationRequest request)
     internal bool Finish(string reason)
     {
         Done = true;
-        var tail = _stop.Flush();
+        var tail = _stop.Push(_decoder.Flush(), out _) + _stop.Flush();
         if (tail.Length > 0) _events.Writer.TryWrite(new GenerationEvent(tail));
         _events.Writer.TryWrite(new GenerationEvent("", reason, CompletionTokens: Generated.Count));
         _events.Writer.TryComplete();
