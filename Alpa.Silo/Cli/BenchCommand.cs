@@ -19,6 +19,7 @@ internal sealed class BenchCommand : ICommand
             ["plan"] = ("planning time on the paper's weak-scaling series (--only MODEL to run one)", Plan),
             ["intra"] = ("intra-op pass on a 6-layer slice of GPT-39B (training graph) on 8 V100s, every logical mesh", Intra),
             ["paper"] = ("the paper's weak-scaling benchmark: auto, intra-only, inter-only and the family's baseline (--family, --cluster, --min-gpus, --max-gpus, --methods)", PaperBench.Run),
+            ["serve"] = ("loopback load test of alpa serve: tokens/s, TTFT and inter-token p50/p99, continuous batching vs one request at a time (--clients, --requests)", ServeBenchCommand.Run),
             ["intra-ablation"] = ("the paper's intra-op ablation on one mesh: ILP vs data, ZeRO-2, ZeRO-3, heuristic", PaperBench.Run),
         };
 
@@ -33,6 +34,8 @@ internal sealed class BenchCommand : ICommand
         new("family", "NAME", "paper: gpt, moe or wresnet (default: all three)"),
         new("cluster", "NAME", "paper: aws-p3.16xlarge (default) or dgx-h100"),
         new("methods", "LIST", "paper: comma-separated subset of the suite's methods"),
+        new("clients", "N", "serve: concurrent streaming clients (default 8)"),
+        new("requests", "N", "serve: requests per case (default 32)"),
         new("out", "DIR", "paper: where to write the results and chart (default: bench/results)"),
     ];
     public (int Min, int Max) Positionals => (1, 1);

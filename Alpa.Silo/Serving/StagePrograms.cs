@@ -106,7 +106,8 @@ public sealed class MeshStage : IStageProgram
         get
         {
             var qkv = DecodePlan.ParameterSpecs.FirstOrDefault(p => p.Key.EndsWith("attn.qkv.weight", StringComparison.Ordinal));
-            var split = qkv.Value is null ? "" : $", qkv weight [{string.Join(", ", qkv.Value)}], caches [R, S1, R, R] (heads split)";
+            var scores = DecodePlan.Strategies.FirstOrDefault(p => p.Key.EndsWith("attn.scores", StringComparison.Ordinal));
+            var split = qkv.Value is null ? "" : $", qkv weight [{string.Join(", ", qkv.Value)}], caches [R, S1, R, R] (heads split), attention scores '{scores.Value}'";
             return $"layers {Layers.First}-{Layers.Last} on mesh ({Mesh.N0}, {Mesh.N1}){split}";
         }
     }

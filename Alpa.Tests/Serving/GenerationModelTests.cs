@@ -13,16 +13,9 @@ public sealed class GenerationModelTests
     internal static readonly Lazy<IReadOnlyDictionary<string, HostTensor>> Trained =
         new(() => new TrainedWeights(40, 3).Load(Tiny, TextWriter.Null, default)!);
 
-    internal static double RelativeError(float[] a, float[] b)
-    {
-        double num = 0, den = 0;
-        for (var i = 0; i < a.Length; i++)
-        {
-            num += (a[i] - (double)b[i]) * (a[i] - b[i]);
-            den += (double)b[i] * b[i];
-        }
-        return Math.Sqrt(num / Math.Max(den, 1e-30));
-    }
+    /// <summary>DESIGN §6: ‖a − b‖ / ‖b‖ over the whole logits row.</summary>
+    internal static double RelativeError(float[] a, float[] b) =>
+        Alpa.Silo.Execution.Spmd.SpmdCheck.RelativeDiff(HostTensor.FromFloats(a, a.Length), HostTensor.FromFloats(b, b.Length));
 
     [Fact]
     public void ChunkedPrefillGivesTheSameLogitsAsOneTokenAtATime()
@@ -43,9 +36,9 @@ public sealed class GenerationModelTests
     [Fact]
     public void TwoStagesOfTwoDevicesGenerateTheSameGreedyTokensAsOneDevice()
     {
-        var plan = InferenceStages.Plan(new InferenceStageOptions { Layers = Tiny.LayerCount, Devices = 4, Stages = 2, SubmeshSizes = [2] },
-                                        (first, last, devices) => last - first + 1.0);
-        Assert.Equal([(0, 2, 2), (3, 5, 2)], plan.Stages.Select(s => (s.First, s.Last, s.Devices)));
+        var plan = InferencePlanner.Plan(Tiny, GenerationModel.NominalCpu(4), slots: 2, InferenceObjective.Throughput, stages: 2);
+        Assert.Equal([2, 2], plan.Stages.Select(s => s.Devices));
+        Assert.Equal((0, Tiny.LayerCount - 1), (plan.Stages[0].First, plan.Stages[1].Last));
         var layout = new GenerationLayout { Slots = 2, PrefillChunk = 8 };
         using var single = new GenerationModel(Tiny, layout, seed: 5);
         using var distributed = new GenerationModel(Tiny, layout with { Stages = [.. plan.Stages.Select(s => (s.First, s.Last, s.Devices))] }, seed: 5);

@@ -1,0 +1,43 @@
+using Alpa.Silo.Benchmarks;
+
+namespace Alpa.Silo.Cli;
+
+/// <summary><c>alpa bench serve</c>: runs <see cref="ServeBench"/>'s cases and writes bench/results/serve.md.</summary>
+internal static class ServeBenchCommand
+{
+    public static int Run(CommandArgs args, CliContext context)
+    {
+        var options = new ServeBenchOptions { Clients = args.PositiveInt("clients", 8), Requests = args.PositiveInt("requests", 32) };
+        var loadBefore = BenchMachine.LoadAverage();
+        var rows = new List<ServeBenchRow>();
+        foreach (var c in ServeBench.DefaultCases)
+        {
+            context.Err.WriteLine($"case: {c.Name} …");
+            var row = ServeBench.RunCase(c, options, context.Err).GetAwaiter().GetResult();
+            context.Err.WriteLine($"  {row.Completed} requests, {row.Tokens} tokens in {row.Seconds:F2} s = {row.TokensPerSecond:F1} tokens/s");
+            rows.Add(row);
+        }
+        var command = "./alpa bench " + string.Join(' ', Environment.GetCommandLineArgs().Skip(2));
+        var markdown = ServeBench.Markdown(rows, options, command, loadBefore, BenchMachine.LoadAverage(), Uptime());
+        var path = Path.Combine(BenchMachine.ResultsFolder(), "serve.md");
+        File.WriteAllText(path, markdown);
+        context.Out.Write(markdown);
+        context.Err.WriteLine($"written to {path}");
+        return CliApp.Ok;
+    }
+
+    private static string Uptime()
+    {
+        try
+        {
+            using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("uptime") { RedirectStandardOutput = true });
+            var text = p!.StandardOutput.ReadToEnd().Trim();
+            p.WaitForExit();
+            return text;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return "unavailable";
+        }
+    }
+}
