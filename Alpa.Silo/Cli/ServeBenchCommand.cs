@@ -20,7 +20,8 @@ internal static class ServeBenchCommand
         var command = "./alpa bench " + string.Join(' ', Environment.GetCommandLineArgs().Skip(2));
         var markdown = ServeBench.Markdown(rows, options, command, loadBefore, BenchMachine.LoadAverage(), Uptime());
         var path = Path.Combine(BenchMachine.ResultsFolder(), "serve.md");
-        File.WriteAllText(path, markdown);
+        File.WriteAllText(path, markdown + "\n![serving load test](serve.svg)\n");
+        File.WriteAllText(Path.ChangeExtension(path, ".svg"), ServeBenchChart.Svg(rows, $"{BenchMachine.Date()} · {BenchMachine.Describe()} · load {BenchMachine.LoadAverage()}"));
         context.Out.Write(markdown);
         context.Err.WriteLine($"written to {path}");
         return CliApp.Ok;
