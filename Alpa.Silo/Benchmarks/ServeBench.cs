@@ -31,6 +31,8 @@ public sealed record ServeBenchRow(ServeBenchCase Case, int Completed, int Token
     double TtftP50, double TtftP99, double ItlP50, double ItlP99, string Stages)
 {
     public double TokensPerSecond => Tokens / Seconds;
+    /// <summary>Tokens/s of every repetition (the row is the median one).</summary>
+    public IReadOnlyList<double> Runs { get; init; } = [];
 }
 
 /// <summary>
@@ -143,7 +145,7 @@ public static class ServeBench
         foreach (var r in rows)
             sb.AppendLine(ci, $"| {r.Case.Name} | {r.Completed} | {r.Tokens} | {r.Seconds:F2} | {r.TokensPerSecond:F1} | {r.TtftP50 * 1e3:F1} | {r.TtftP99 * 1e3:F1} | {r.ItlP50 * 1e3:F2} | {r.ItlP99 * 1e3:F2} |");
         sb.AppendLine();
-        foreach (var r in rows) sb.AppendLine(ci, $"- {r.Case.Name}: {r.Stages}");
+        foreach (var r in rows) sb.AppendLine(ci, $"- {r.Case.Name}: {r.Stages}; tokens/s of each run: {string.Join(", ", r.Runs.Select(x => x.ToString("F1", ci)))} (the row is the median run)");
         var cont = rows.FirstOrDefault(r => r.Case.ContinuousBatching && r.Case.Devices == 1);
         var single = rows.FirstOrDefault(r => !r.Case.ContinuousBatching);
         if (cont is not null && single is not null)

@@ -36,6 +36,7 @@ internal sealed class BenchCommand : ICommand
         new("methods", "LIST", "paper: comma-separated subset of the suite's methods"),
         new("clients", "N", "serve: concurrent streaming clients (default 8)"),
         new("requests", "N", "serve: requests per case (default 32)"),
+        new("repeat", "N", "serve: runs per case, the median is reported (default 3)"),
         new("out", "DIR", "paper: where to write the results and chart (default: bench/results)"),
     ];
     public (int Min, int Max) Positionals => (1, 1);
