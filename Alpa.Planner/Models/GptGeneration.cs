@@ -114,13 +114,7 @@ public static class GptGeneration
             using var _ = _b.Scope("attn");
             var d = _h / _nh;
             var qkv = Nn.Dense(_b, x, 3 * _h, "qkv");
-            Node Head(int k, string name)
-            {
-                var part = _b.Slice(qkv, 2, k * _h, (k + 1) * _h, name);
-                var split = Nn.Reshape(_b, part, $"{name}.split", slots, chunk, _nh, d);
-                return Nn.Transpose(_b, split, $"{name}.heads", 0, 2, 1, 3);   // [B, nh, T, d]
-            }
-            var (q, k, v) = (Head(0, "q"), Head(1, "k"), Head(2, "v"));
+            var (q, k, v) = (Nn.Heads(_b, qkv, 0, "q", _nh), Nn.Heads(_b, qkv, 1, "k", _nh), Nn.Heads(_b, qkv, 2, "v", _nh));   // [B, nh, T, d]
             var scatter = _b.Broadcast(write, new Shape(slots, _nh, _m, chunk), "write.heads");
             Node Cache(Node fresh, string name)
             {
