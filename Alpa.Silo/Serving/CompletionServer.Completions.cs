@@ -27,6 +27,11 @@ public sealed partial class CompletionServer
             await WriteError(context, e.Status, e.Type, e.Message, e.Param).ConfigureAwait(false);
             return;
         }
+        if (_engine.Fault is { } fault)
+        {
+            await WriteError(context, 503, "unavailable", $"the generation engine stopped: {fault.Message}", null).ConfigureAwait(false);
+            return;
+        }
         if (!_engine.TryEnqueue(job))
         {
             context.Response.Headers.RetryAfter = "1";

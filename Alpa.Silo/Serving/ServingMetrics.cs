@@ -46,6 +46,9 @@ public sealed class ServingMetrics
     /// <summary>Generated tokens so far.</summary>
     public long Tokens { get { lock (_gate) return _tokens; } }
 
+    /// <summary>Requests that failed, timed out or were cancelled by their client.</summary>
+    public long FailedRequests { get { lock (_gate) return _failed; } }
+
     /// <summary>Requests refused because the queue was full.</summary>
     public long RejectedRequests { get { lock (_gate) return _rejected; } }
 

@@ -44,7 +44,9 @@ public sealed class TrainedWeights(int steps, int seed) : IWeightSource
             SamplesPerStep = spec.Batch,
             ItemsPerStep = (long)spec.Batch * spec.SeqLen,
         };
-        var result = Trainer.Run(runner, new SyntheticData(model, seed), options, cancel: cancellationToken);
+        TrainingResult result;
+        using (var bar = new Cli.ProgressBar(log, "tok/s"))
+            result = Trainer.Run(runner, new SyntheticData(model, seed), options, bar, cancellationToken);
         log.WriteLine($"trained {spec.Name} for {steps} steps: loss {result.Losses[0]:F3} → {result.Losses[^1]:F3}");
         return model.Parameters.ToDictionary(p => p.Name, p => runner.Read(p.Name), StringComparer.Ordinal);
     }
