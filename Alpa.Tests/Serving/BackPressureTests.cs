@@ -66,4 +66,27 @@ public sealed class BackPressureTests
             model.Dispose();
         }
     }
+
+    [Fact]
+    public async Task ACancelledJobLeavesWithoutGeneratingAndTheNextOneRuns()
+    {
+        using var model = new GenerationModel(GenerationModelTests.Tiny, new GenerationLayout { Slots = 1, PrefillChunk = 8 }, seed: 5);
+        await using var engine = new GenerationEngine(model, new EngineOptions { ContinuousBatching = false });
+        GenerationJob Job(string prompt) => new(new GenerationRequest
+        {
+            Prompt = ByteTokenizer.Encode(prompt), MaxTokens = 20, Sampling = new SamplingOptions { Temperature = 0 },
+            Deadline = DateTimeOffset.UtcNow.AddMinutes(1),
+        });
+        var (running, leaving, next) = (Job("first"), Job("gone"), Job("next"));
+        Assert.True(engine.TryEnqueue(running));
+        Assert.True(engine.TryEnqueue(leaving));
+        Assert.True(engine.TryEnqueue(next));
+        leaving.Cancel();   // still queued behind the running job: its client went away
+        var left = await leaving.Events.ReadAllAsync().ToListAsync();
+        Assert.Equal(499, Assert.Single(left).Error!.Status);
+        Assert.Equal("length", (await next.Events.ReadAllAsync().ToListAsync())[^1].Finish);
+        Assert.Equal("length", (await running.Events.ReadAllAsync().ToListAsync())[^1].Finish);
+        Assert.Equal(1, engine.Metrics.FailedRequests);
+        Assert.Equal(40, engine.Metrics.Tokens);
+    }
 }
