@@ -109,17 +109,7 @@ public static class InterOpPass
         var shapes = result.Stages.Select(s => table.Submeshes[s.Submesh]).ToArray();
         var devices = StagePlacement.Place(shapes, problem.Cluster.Hosts, problem.Cluster.DevicesPerHost);
         var stages = result.Stages.Select((s, i) =>
-        {
-            var cost = table[s.First, s.Last, s.Submesh, s.Mesh];
-            return new PlanStage
-            {
-                FirstLayer = s.First, LastLayer = s.Last, Submesh = shapes[i], LogicalMesh = table.Meshes[s.Submesh][s.Mesh],
-                Devices = devices[i], Strategies = cost.Strategies, ParameterSpecs = cost.ParameterSpecs,
-                ForwardSeconds = cost.ForwardSeconds, BackwardSeconds = cost.BackwardSeconds, UpdateSeconds = cost.UpdateSeconds,
-                ParameterBytes = cost.ParameterBytes, ActivationBytes = cost.ActivationBytes, Flops = cost.Flops,
-                Collectives = cost.StepCollectives,
-            };
-        }).ToArray();
+            Stage(new StageKey(s.First, s.Last, shapes[i], table.Meshes[s.Submesh][s.Mesh]), devices[i], table[s.First, s.Last, s.Submesh, s.Mesh])).ToArray();
         return new Plan
         {
             GraphHash = problem.GraphHash, ClusterHash = problem.Cluster.EffectiveHash, Schedule = options.Schedule,
@@ -127,6 +117,42 @@ public static class InterOpPass
             DpObjectiveSeconds = result.Objective,
         };
     }
+
+    /// <summary>
+    /// A plan with the given stages (layer ranges, submeshes, logical meshes) instead of the DP's choice,
+    /// costed and simulated like any other: for tests, benchmarks and hand-written pipelines.
+    /// </summary>
+    public static InterOpResult PlanFixed(InterOpProblem problem, IReadOnlyList<StageKey> stages, int microbatches, PipelineSchedule schedule)
+    {
+        ArgumentNullException.ThrowIfNull(problem);
+        ArgumentNullException.ThrowIfNull(stages);
+        var model = problem.Costs.ForMicrobatches(microbatches);
+        if (stages.Count == 0 || stages[0].First != 0 || stages[^1].Last != model.LayerCount - 1 || stages.Zip(stages.Skip(1)).Any(p => p.Second.First != p.First.Last + 1))
+            throw new InterOpException($"the stages must cover layers 0–{model.LayerCount - 1} in order without gaps") { Field = "stages" };
+        var devices = StagePlacement.Place([.. stages.Select(s => s.Submesh)], problem.Cluster.Hosts, problem.Cluster.DevicesPerHost);
+        var planStages = stages.Select((k, i) =>
+        {
+            var cost = model.Evaluate(k);
+            if (double.IsPositiveInfinity(cost.ForwardSeconds)) throw new InterOpException($"stage {i} (layers {k.First}–{k.Last}) does not fit on {k.Submesh}") { Field = "stages" };
+            return Stage(k, devices[i], cost);
+        }).ToArray();
+        var choices = stages.Select(k => new StageChoice(k.First, k.Last, 0, 0)).ToArray();
+        var draft = new Plan
+        {
+            GraphHash = problem.GraphHash, ClusterHash = problem.Cluster.EffectiveHash, Schedule = schedule,
+            Microbatches = microbatches, Stages = planStages, Transfers = Transfers(model, choices), Cluster = problem.Cluster,
+        };
+        return Finish(draft, []);
+    }
+
+    private static PlanStage Stage(StageKey key, IReadOnlyList<int> devices, StageCost cost) => new()
+    {
+        FirstLayer = key.First, LastLayer = key.Last, Submesh = key.Submesh, LogicalMesh = key.Mesh,
+        Devices = devices, Strategies = cost.Strategies, ParameterSpecs = cost.ParameterSpecs,
+        ForwardSeconds = cost.ForwardSeconds, BackwardSeconds = cost.BackwardSeconds, UpdateSeconds = cost.UpdateSeconds,
+        ParameterBytes = cost.ParameterBytes, ActivationBytes = cost.ActivationBytes, Flops = cost.Flops,
+        Collectives = cost.StepCollectives,
+    };
 
     /// <summary>
     /// Bytes each stage sends each later stage per microbatch: the sum over their layers. Consecutive

@@ -62,6 +62,11 @@ public sealed record AutoPlanOptions
     public Func<IStageCostProvider, IStageCostProvider>? Instrument { get; init; }
     /// <summary>Threads evaluating stage candidates (−1: all cores); the plan does not depend on it.</summary>
     public int MaxParallelism { get; init; } = -1;
+    /// <summary>
+    /// Given stages (clustered layer ranges over <see cref="Layers"/> layers, submeshes, logical meshes)
+    /// instead of the stage DP's choice; needs <see cref="Microbatches"/>. Null: the DP chooses.
+    /// </summary>
+    public IReadOnlyList<StageKey>? FixedStages { get; init; }
 }
 
 /// <summary>A plan and what it took to make it.</summary>
@@ -140,7 +145,9 @@ public static class AutoPlanner
         InterOpResult result;
         try
         {
-            result = options.Microbatches is null && options.ExhaustiveMicrobatches == false
+            result = options.FixedStages is { } stages
+                ? InterOpPass.PlanFixed(problem, stages, options.Microbatches ?? throw new InterOpException("fixed stages need a microbatch count") { Field = "microbatches" }, options.Schedule)
+                : options.Microbatches is null && options.ExhaustiveMicrobatches == false
                 ? DescendingMicrobatchSearch(problem, inter, progress)
                 : InterOpPass.Plan(problem, inter, progress);
         }

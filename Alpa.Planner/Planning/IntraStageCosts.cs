@@ -37,10 +37,18 @@ public sealed class IntraStageCosts : IStageCostProvider
         _clustering = clustering;
         _layers = clustering.LayerCount;
         _options = options ?? new IntraOptions();
-        var maxMarked = forward.Nodes.Max(n => n.Layer);
-        _clusterOfLayer = Enumerable.Repeat(-1, maxMarked + 1).ToArray();
+        _clusterOfLayer = ClusterOfMarkedLayer(forward, clustering);
+    }
+
+    /// <summary>For each marked layer of <paramref name="forward"/>, the clustered layer holding it (−1: none).</summary>
+    public static int[] ClusterOfMarkedLayer(Graph forward, LayerClusteringResult clustering)
+    {
+        ArgumentNullException.ThrowIfNull(forward);
+        ArgumentNullException.ThrowIfNull(clustering);
+        var cluster = Enumerable.Repeat(-1, forward.Nodes.Max(n => n.Layer) + 1).ToArray();
         foreach (var n in forward.Nodes)
-            if (n.Layer >= 0 && clustering.NodeLayer[n.Id] >= 0) _clusterOfLayer[n.Layer] = Math.Max(_clusterOfLayer[n.Layer], clustering.NodeLayer[n.Id]);
+            if (n.Layer >= 0 && clustering.NodeLayer[n.Id] >= 0) cluster[n.Layer] = Math.Max(cluster[n.Layer], clustering.NodeLayer[n.Id]);
+        return cluster;
     }
 
     public int GlobalBatch { get; }

@@ -20,6 +20,7 @@ internal sealed class BenchCommand : ICommand
             ["intra"] = ("intra-op pass on a 6-layer slice of GPT-39B (training graph) on 8 V100s, every logical mesh", Intra),
             ["paper"] = ("the paper's weak-scaling benchmark: auto, intra-only, inter-only and the family's baseline (--family, --cluster, --min-gpus, --max-gpus, --methods)", PaperBench.Run),
             ["serve"] = ("loopback load test of alpa serve: tokens/s, TTFT and inter-token p50/p99, continuous batching vs one request at a time (--clients, --requests)", ServeBenchCommand.Run),
+            ["pipeline"] = ("pipeline and mesh plans on local CPU devices: measured vs simulated step, driver wait, data-parallel speed-up", Pipeline),
             ["intra-ablation"] = ("the paper's intra-op ablation on one mesh: ILP vs data, ZeRO-2, ZeRO-3, heuristic", PaperBench.Run),
         };
 
@@ -57,6 +58,16 @@ internal sealed class BenchCommand : ICommand
         var path = Path.Combine(BenchMachine.ResultsFolder(), "gemm.md");
         File.WriteAllText(path, GemmBench.Markdown(result));
         context.Out.Write(GemmBench.Markdown(result));
+        context.Err.WriteLine($"written to {path}");
+        return CliApp.Ok;
+    }
+
+    private static int Pipeline(CommandArgs args, CliContext context)
+    {
+        var md = PipelineBench.Run(d => LocalClusterProbe.Measure(1, d), context.Err, Command(args));
+        var path = Path.Combine(BenchMachine.ResultsFolder(), "pipeline.md");
+        File.WriteAllText(path, md);
+        context.Out.Write(md);
         context.Err.WriteLine($"written to {path}");
         return CliApp.Ok;
     }

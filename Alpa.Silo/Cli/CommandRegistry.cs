@@ -9,6 +9,7 @@ internal static class CommandRegistry
         new TrainCommand(),
         new PlanCommand(),
         new SimulateCommand(),
+        new ProfileCommand(),
         new BaselineCommand(),
         new BenchCommand(),
         new ServeCommand(),

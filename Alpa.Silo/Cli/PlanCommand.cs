@@ -37,38 +37,7 @@ internal sealed class PlanCommand : ICommand
     {
         var spec = ModelArgument.Load(args.Value("model") ?? throw new UsageException("--model is required (e.g. --model gpt-tiny)"));
         var cluster = ClusterArgument.Load(args.Value("cluster") ?? throw new UsageException("--cluster is required (e.g. --cluster aws-p3.16xlarge:1x4)"), context.Err);
-        var options = new AutoPlanOptions
-        {
-            Method = args.Value("method") switch
-            {
-                null or "auto" => PlanMethod.Auto,
-                "intra-only" => PlanMethod.IntraOnly,
-                "inter-only" => PlanMethod.InterOnly,
-                var m => throw new UsageException($"--method must be auto, intra-only or inter-only, got '{m}'"),
-            },
-            Microbatches = args.Has("microbatches") ? args.PositiveInt("microbatches", 1) : null,
-            Layers = args.Has("layers") ? args.PositiveInt("layers", 1) : null,
-            Schedule = args.Value("schedule") switch
-            {
-                null or "1f1b" => PipelineSchedule.OneFOneB,
-                "gpipe" => PipelineSchedule.GPipe,
-                var s => throw new UsageException($"--schedule must be 1f1b or gpipe, got '{s}'"),
-            },
-            MemoryBudgetBytes = args.Has("memory-budget") ? args.Number("memory-budget", 0, positive: true, example: " of bytes (e.g. 12e9)") : null,
-            Solver = args.Value("solver") switch
-            {
-                null or "ilp" => IntraSolverKind.Ilp,
-                "brute" => IntraSolverKind.Brute,
-                var s => throw new UsageException($"--solver must be ilp or brute, got '{s}'"),
-            },
-            Remat = args.Value("remat") switch
-            {
-                null or "auto" => null,
-                "on" => true,
-                "off" => false,
-                var r => throw new UsageException($"--remat must be auto, on or off, got '{r}'"),
-            },
-        };
+        var options = PlanOptions(args);
 
         var clock = Stopwatch.StartNew();
         var timing = new PlanTiming();
@@ -91,6 +60,40 @@ internal sealed class PlanCommand : ICommand
         }
         return CliApp.Ok;
     }
+
+    /// <summary>The planning options of <c>alpa plan</c> (also read by <c>alpa train</c>).</summary>
+    internal static AutoPlanOptions PlanOptions(CommandArgs args) => new()
+    {
+        Method = args.Value("method") switch
+        {
+            null or "auto" => PlanMethod.Auto,
+            "intra-only" => PlanMethod.IntraOnly,
+            "inter-only" => PlanMethod.InterOnly,
+            var m => throw new UsageException($"--method must be auto, intra-only or inter-only, got '{m}'"),
+        },
+        Microbatches = args.Has("microbatches") ? args.PositiveInt("microbatches", 1) : null,
+        Layers = args.Has("layers") ? args.PositiveInt("layers", 1) : null,
+        Schedule = args.Value("schedule") switch
+        {
+            null or "1f1b" => PipelineSchedule.OneFOneB,
+            "gpipe" => PipelineSchedule.GPipe,
+            var s => throw new UsageException($"--schedule must be 1f1b or gpipe, got '{s}'"),
+        },
+        MemoryBudgetBytes = args.Has("memory-budget") ? args.Number("memory-budget", 0, positive: true, example: " of bytes (e.g. 12e9)") : null,
+        Solver = args.Value("solver") switch
+        {
+            null or "ilp" => IntraSolverKind.Ilp,
+            "brute" => IntraSolverKind.Brute,
+            var s => throw new UsageException($"--solver must be ilp or brute, got '{s}'"),
+        },
+        Remat = args.Value("remat") switch
+        {
+            null or "auto" => null,
+            "on" => true,
+            "off" => false,
+            var r => throw new UsageException($"--remat must be auto, on or off, got '{r}'"),
+        },
+    };
 
     /// <summary>Candidates evaluated, on stderr, at most every 10% per microbatch count.</summary>
     private sealed class CandidateProgress(TextWriter err) : IProgress<InterOpProgress>

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Alpa.Planner;
 using Alpa.Planner.Graph;
 using Alpa.Planner.Intra;
+using Alpa.Silo.Execution.Pipeline;
 using Alpa.Silo.Execution.Spmd;
 using Alpa.Planner.Training;
 using Alpa.Silo.Training;
@@ -15,13 +16,17 @@ namespace Alpa.Silo.Cli;
 internal sealed class TrainCommand : ICommand
 {
     public string Name => "train";
-    public string Summary => "trains a model on synthetic data: one CPU device, or a mesh of local CPU devices with an automatic sharding plan";
-    public string Usage => "alpa train --model M [--cluster local:1xD [--method intra-only] [--check]] [--steps N] [--lr X] [--optimizer adam|sgd] [--seed N] [--json]";
+    public string Summary => "trains a model on synthetic data: one CPU device, or local CPU devices under an automatic (pipeline and sharding) plan";
+    public string Usage => "alpa train --model M [--cluster local:HxD [--method auto|intra-only|inter-only | --plan FILE] [--microbatches B] [--schedule 1f1b|gpipe] [--check] [--timeline FILE]] [--steps N] [--lr X] [--optimizer adam|sgd] [--seed N] [--json]";
     public IReadOnlyList<CliOption> Options { get; } =
     [
         new("model", "M", "built-in model name or JSON model file (required)"),
-        new("cluster", "C", "local:1x1 (one CPU device, the default) or local:1xD: D CPU devices of this process as one mesh, sharded by the intra-op plan"),
-        new("method", "NAME", "intra-only (the default on one host): the ILP's sharding plan on one mesh"),
+        new("cluster", "C", "local:1x1 (one CPU device, the default), local:HxD (H·D CPU devices of this process; H 'hosts' of D) or a cluster file from 'alpa profile --out'"),
+        new("method", "NAME", "auto (default: stages, meshes and shardings planned together, run by mesh workers and a driver), inter-only, or intra-only (on local:1xD: one mesh, one whole-graph ILP)"),
+        new("plan", "FILE", "train under a plan written by 'alpa plan --out' (refused when made for another model or cluster)"),
+        new("microbatches", "B", "microbatches per step for the planner (default: its choice)"),
+        new("schedule", "NAME", "pipeline schedule: 1f1b (default) or gpipe"),
+        new("timeline", "FILE", "write the last step's per-instruction events as JSON to FILE and a Gantt chart to FILE with .svg"),
         new("check", null, "also train on one device with the same seed and data and report the relative differences (DESIGN: per-tensor ‖a − b‖ / ‖b‖)"),
         new("steps", "N", "optimizer steps (default 100)"),
         new("batch", "N", "global batch (default: the model's)"),
@@ -42,8 +47,9 @@ internal sealed class TrainCommand : ICommand
     public int Run(CommandArgs args, CliContext context)
     {
         var modelName = args.Value("model") ?? throw new UsageException("--model is required (e.g. --model gpt-tiny)");
-        var devices = MeshDevices(args.Value("cluster"), args.Value("method"));
+        var mode = Mode(args);
         var spec = ModelArgument.Load(modelName);
+        if (args.Has("batch")) spec = spec with { Batch = args.PositiveInt("batch", spec.Batch) };
         var steps = args.PositiveInt("steps", 100);
         var seed = args.Has("seed") ? args.PositiveInt("seed", 1) : 0;
         var optimizerName = args.Value("optimizer") ?? "adam";
@@ -60,7 +66,7 @@ internal sealed class TrainCommand : ICommand
             Remat = args.Has("remat"),
         };
 
-        var model = spec.Build(args.Has("batch") ? args.PositiveInt("batch", spec.Batch) : null);
+        var model = spec.Build();
         var training = TrainingGraph.Build(model, options);
         var data = new SyntheticData(model, seed);
         var tokens = model.Inputs.FirstOrDefault(n => n.Name == "tokens");
@@ -79,7 +85,9 @@ internal sealed class TrainCommand : ICommand
             FlopsPerStep = training.Flops,
         };
         IntraResult? plan = null;
-        if (devices > 1)
+        PipelineJob? job = null;
+        if (mode == TrainMode.Pipeline) job = PipelineTraining.Prepare(args, context, spec, model, options, (ulong)seed);
+        if (mode is TrainMode.Mesh(var devices))
         {
             var cluster = LocalClusterProbe.Measure(1, devices);
             plan = IntraOpPass.RunAllShapes(training, cluster).Best;
@@ -88,12 +96,13 @@ internal sealed class TrainCommand : ICommand
             foreach (var (name, specDims) in plan.ParameterSpecs.Where(p => p.Key.EndsWith(".weight", StringComparison.Ordinal)).Take(6))
                 context.Err.WriteLine($"  {name,-32} [{string.Join(", ", specDims)}]");
         }
-        context.Err.WriteLine($"training {spec.Name} on {(plan is null ? "cpu:0" : $"{devices} CPU devices")} ({model.ParameterCount:N0} parameters, batch {samples}, {steps} steps, {optimizerName})");
+        var where = job is not null ? $"{job.Plan.Stages.Sum(s => s.DeviceCount)} CPU devices in {job.Plan.Stages.Count} stage(s)" : plan is null ? "cpu:0" : $"{plan.Mesh.Devices} CPU devices";
+        context.Err.WriteLine($"training {spec.Name} on {where} ({model.ParameterCount:N0} parameters, batch {samples}, {steps} steps, {optimizerName})");
 
         TrainingResult result;
         CheckResult? check = null;
         using (var device = LocalStepRunner.CreateCpuDevice())
-        using (IStepRunner runner = plan is null
+        using (IStepRunner runner = job is not null ? job.Runner : plan is null
                    ? new LocalStepRunner(model, training, device, (ulong)seed, args.Has("profile"))
                    : new SpmdStepRunner(model, training, plan, (ulong)seed))
         {
@@ -103,34 +112,50 @@ internal sealed class TrainCommand : ICommand
             {
                 context.Err.WriteLine("check: training the same model on one device …");
                 using var refDevice = LocalStepRunner.CreateCpuDevice();
-                using var reference = new LocalStepRunner(model, training, refDevice, (ulong)seed);
+                using IStepRunner reference = job is not null && PipelineChecks.NeedsMicrobatchedReference(model, job.Plan)
+                    ? PipelineChecks.MicrobatchedReference(context.Err, spec, model, options, job, (ulong)seed)
+                    : new LocalStepRunner(model, training, refDevice, (ulong)seed);
                 var refResult = Trainer.Run(reference, data, trainer with { EvalEvery = 0 });
                 check = Compare(model, result, refResult, runner, reference);
+            }
+            if (job?.Runner.LastStep is { } lastStep && args.Value("timeline") is { } timeline)
+            {
+                PipelineTimeline.Write(timeline, lastStep, job.Plan);
+                context.Err.WriteLine($"timeline of the last step written to {timeline} and {Path.ChangeExtension(timeline, ".svg")}");
             }
             if (args.Has("profile") && runner is LocalStepRunner { LastStep: { } last }) WriteProfile(context.Err, last);
         }
 
-        if (context.Json) context.WriteJson(w => WriteJson(w, result, tokens is not null, check));
+        if (context.Json) context.WriteJson(w => WriteJson(w, result, tokens is not null, check, job));
         else WriteText(context.Out, result, tokens is not null, check);
         return CliApp.Ok;
     }
 
-    /// <summary>Devices of the one local mesh to train on (1: a single device).</summary>
-    private static int MeshDevices(string? cluster, string? method)
+    /// <summary>How a run trains: one device, one mesh under a whole-graph ILP, or a pipeline plan.</summary>
+    private abstract record TrainMode
     {
-        if (method is not (null or "intra-only"))
-            throw new AlpaException($"--method {method}: in one process this build trains with the intra-op plan of one mesh (--method intra-only); " +
-                                    "pipeline plans run on the driver and mesh workers of a silo cluster") { Field = "method" };
-        if (cluster is null or "local") return 1;
+        public static readonly TrainMode Single = new SingleDevice(), Pipeline = new PipelinePlan();
+        public sealed record SingleDevice : TrainMode;
+        public sealed record Mesh(int Devices) : TrainMode;
+        public sealed record PipelinePlan : TrainMode;
+    }
+
+    private static TrainMode Mode(CommandArgs args)
+    {
+        var (cluster, method) = (args.Value("cluster"), args.Value("method"));
+        if (method is not (null or "auto" or "intra-only" or "inter-only"))
+            throw new UsageException($"--method must be auto, intra-only or inter-only, got '{method}'");
+        if (args.Has("plan") || (cluster is not null && File.Exists(cluster))) return TrainMode.Pipeline;
+        if (cluster is null or "local") return TrainMode.Single;
         var name = Planner.Cluster.ClusterName.Parse(cluster);
-        if (name.Name != Planner.Cluster.BuiltInClusters.Local || name.Hosts != 1)
-            throw new AlpaException($"--cluster {cluster}: training runs on local:1xD (D CPU devices in this process); " +
-                                    "other clusters are for 'alpa plan', multi-host training runs on silos") { Field = "cluster" };
-        return name.DevicesPerHost;
+        if (name.Name != Planner.Cluster.BuiltInClusters.Local)
+            throw new AlpaException($"--cluster {cluster}: training runs on local CPU devices (local:HxD); other clusters are for 'alpa plan'") { Field = "cluster" };
+        if (name.Hosts * name.DevicesPerHost == 1) return TrainMode.Single;
+        return method == "intra-only" && name.Hosts == 1 ? new TrainMode.Mesh(name.DevicesPerHost) : TrainMode.Pipeline;
     }
 
     /// <summary>Losses step by step and every parameter at the end, as ‖a − b‖ / ‖b‖ per tensor.</summary>
-    private static CheckResult Compare(Graph model, TrainingResult run, TrainingResult reference, IStepRunner runner, LocalStepRunner single)
+    private static CheckResult Compare(Graph model, TrainingResult run, TrainingResult reference, IStepRunner runner, IStepRunner single)
     {
         var loss = run.Losses.Zip(reference.Losses, (a, b) => Math.Abs(a - b) / Math.Max(Math.Abs(b), 1e-30)).Max();
         var worst = ("", 0.0);
@@ -144,7 +169,7 @@ internal sealed class TrainCommand : ICommand
 
     private sealed record CheckResult(double MaxLossRelDiff, double MaxParamRelDiff, string WorstParameter);
 
-    private static void WriteJson(Utf8JsonWriter w, TrainingResult r, bool tokens, CheckResult? check)
+    private static void WriteJson(Utf8JsonWriter w, TrainingResult r, bool tokens, CheckResult? check, PipelineJob? job)
     {
         w.WriteStartObject();
         w.WriteStartArray("losses");
@@ -170,6 +195,7 @@ internal sealed class TrainCommand : ICommand
             w.WriteString("worst_parameter", check.WorstParameter);
             w.WriteEndObject();
         }
+        if (job is not null) PipelineChecks.WriteJson(w, job);
         w.WriteEndObject();
     }
 

@@ -62,7 +62,21 @@ public static class ShardLayout
         return isFloat ? HostTensor.FromFloats(shards[0].Type, floats!, shape) : HostTensor.FromInts(ints!, shape);
     }
 
-    private static long[] Offsets(ShardingSpec spec, LogicalMesh mesh, int rank, long[] local)
+    /// <summary>The region [offsets, offsets + shape) of a host tensor (e.g. a tile of a shard).</summary>
+    public static HostTensor Region(HostTensor source, long[] offsets, long[] shape) =>
+        source.Floats is { } f
+            ? HostTensor.FromFloats(source.Type, Copy(f, source.Shape, shape, offsets, toLocal: true, null), shape)
+            : HostTensor.FromInts(Copy(source.Ints!, source.Shape, shape, offsets, toLocal: true, null), shape);
+
+    /// <summary>Writes <paramref name="region"/> into <paramref name="target"/> at <paramref name="offsets"/>.</summary>
+    public static void Place(HostTensor region, HostTensor target, long[] offsets)
+    {
+        if (target.Floats is { } f) Copy(region.Floats!, target.Shape, region.Shape, offsets, toLocal: false, f);
+        else Copy(region.Ints!, target.Shape, region.Shape, offsets, toLocal: false, target.Ints);
+    }
+
+    /// <summary>Where the block of <paramref name="rank"/> starts in the full tensor, per dim.</summary>
+    public static long[] Offsets(ShardingSpec spec, LogicalMesh mesh, int rank, long[] local)
     {
         var offsets = new long[local.Length];
         for (var d = 0; d < local.Length; d++) offsets[d] = Block(spec[d], rank, mesh) * local[d];

@@ -115,7 +115,7 @@ public sealed class SpmdExecutor : IDisposable
         return Gather(node, shards);
     }
 
-    private HostTensor Gather(Node node, Tensor[] shards)
+    internal HostTensor Gather(Node node, Tensor[] shards)
     {
         var host = shards.Select((t, r) => _devices[r].CopyToHost(t)).ToList();
         return ShardLayout.Assemble(host, node.Shape, _program[node.Id].Strategy.Output, _plan.Mesh);
@@ -158,7 +158,33 @@ public sealed class SpmdExecutor : IDisposable
         }
     }
 
-    private Tensor[] Evaluate(NodeProgram p, Tensor[]?[] values, IReadOnlyDictionary<string, HostTensor> inputs)
+    // Hooks for the pipeline's stage runtime, which runs the forward, backward and update parts of
+    // one stage graph at different times (Execution/Pipeline/StageRuntime.cs).
+    internal IReadOnlyList<NodeProgram> Program => _program;
+    internal IReadOnlyList<CpuDevice> MeshDevices => _devices;
+    internal MeshCommunicator Communicator => _comm;
+    internal bool IsPersistent(int id) => _persistent.ContainsKey(id);
+
+    /// <summary>Per-rank shards of a full host tensor in <paramref name="spec"/>.</summary>
+    internal Tensor[] Upload(HostTensor full, Planner.Sharding.ShardingSpec spec) =>
+        [.. _devices.Select((d, r) => d.Upload(ShardLayout.Shard(full, spec, _plan.Mesh, r)))];
+
+    /// <summary>
+    /// Evaluates one node; with <paramref name="deferCompletion"/> a node's partial sums are returned
+    /// in its pre-completion layout, to be completed once by <see cref="CompleteDeferred"/>.
+    /// </summary>
+    internal Tensor[] Evaluate(NodeProgram p, Tensor[]?[] values, IReadOnlyDictionary<string, HostTensor> inputs, bool deferCompletion) =>
+        Evaluate(p, values, inputs, deferCompletion ? DeferredCompletion : null);
+
+    /// <summary>Completes partial sums left by a deferred evaluation (e.g. accumulated over microbatches).</summary>
+    internal Tensor[] CompleteDeferred(NodeProgram p, Tensor[] partial) => Complete(p, partial);
+
+    internal void ApplyUpdatesTo(Tensor[]?[] values) => ApplyUpdates(values);
+
+    private static readonly Func<NodeProgram, Tensor[], Tensor[]> DeferredCompletion = (_, y) => y;
+
+    private Tensor[] Evaluate(NodeProgram p, Tensor[]?[] values, IReadOnlyDictionary<string, HostTensor> inputs,
+                              Func<NodeProgram, Tensor[], Tensor[]>? complete = null)
     {
         var node = p.Node;
         switch (node.Op)
@@ -182,7 +208,7 @@ public sealed class SpmdExecutor : IDisposable
             if (p.Kernel == LocalKernel.View) return [.. args[0].Select(t => t.View(p.LocalShape))];
             var perRank = Enumerable.Range(0, _devices.Length).Select(r => args.Select(a => a[r]).ToArray()).ToArray();
             var y = p.Kernel == LocalKernel.Dispatch ? Dispatch(p, perRank) : SpmdKernels.Run(p, perRank, _comm);
-            y = Complete(p, y);
+            y = complete is null ? Complete(p, y) : complete(p, y);
             return p.KernelOutput.Equals(p.Strategy.Output) ? y : Move(y, p.KernelOutput, p.Strategy.Output, node.Name);
         }
         finally

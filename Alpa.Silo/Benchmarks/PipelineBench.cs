@@ -1,0 +1,123 @@
+using System.Diagnostics;
+using System.Text;
+using Alpa.Planner.Cluster;
+using Alpa.Planner.Graph;
+using Alpa.Planner.Inter;
+using Alpa.Planner.Intra;
+using Alpa.Planner.Models;
+using Alpa.Planner.Pipeline;
+using Alpa.Planner.Planning;
+using Alpa.Planner.Plans;
+using Alpa.Planner.Training;
+using Alpa.Silo.Execution.Pipeline;
+using Alpa.Silo.Execution.Spmd;
+using Alpa.Silo.Training;
+
+namespace Alpa.Silo.Benchmarks;
+
+/// <summary>
+/// <c>alpa bench pipeline</c>: measured step time of pipeline and mesh plans on local CPU devices
+/// against the simulator's prediction for the same instruction lists with the measured cluster spec;
+/// the time workers wait on the driver per step; data-parallel throughput on 2 devices vs 1.
+/// </summary>
+public static class PipelineBench
+{
+    /// <summary>One plan measured.</summary>
+    public sealed record Row(string Name, double MeasuredSeconds, double PredictedSeconds, double DriverWaitSeconds);
+
+    private const int Warmup = 2, Steps = 5;
+
+    /// <param name="measure">Measures local:1xD (the devices share the cores, so rates depend on D).</param>
+    public static string Run(Func<int, ClusterSpec> measure, TextWriter log, string command)
+    {
+        ArgumentNullException.ThrowIfNull(measure);
+        var before = BenchMachine.LoadAverage();
+        var cache = new Dictionary<int, ClusterSpec>();
+        ClusterSpec Local(int devices) => cache.TryGetValue(devices, out var c) ? c : cache[devices] = measure(devices);
+        var local4 = Local(4);
+        var rows = new List<Row>
+        {
+            Measure("gpt-tiny: 2 stages × (1,1), B = 8, 1F1B", "gpt-tiny", Local, [(1, 1, 1, 1), (1, 1, 1, 1)], 8, PipelineSchedule.OneFOneB, log),
+            Measure("gpt-tiny: 2 stages × (1,1), B = 8, GPipe", "gpt-tiny", Local, [(1, 1, 1, 1), (1, 1, 1, 1)], 8, PipelineSchedule.GPipe, log),
+            Measure("gpt-tiny: 2 stages × (1,2), B = 4, 1F1B", "gpt-tiny", Local, [(1, 2, 1, 2), (1, 2, 1, 2)], 4, PipelineSchedule.OneFOneB, log),
+            Measure("mlp: 4 stages × (1,1), B = 8, 1F1B", "mlp", Local, [(1, 1, 1, 1), (1, 1, 1, 1), (1, 1, 1, 1), (1, 1, 1, 1)], 8, PipelineSchedule.OneFOneB, log),
+        };
+        var (one, two) = DataParallel(Local(2), log);
+        var after = BenchMachine.LoadAverage();
+        var md = new StringBuilder()
+            .AppendLine("# Pipeline execution on local CPU devices vs the simulator")
+            .AppendLine()
+            .AppendLine($"- command: `{command}`")
+            .AppendLine($"- machine: {BenchMachine.Describe()}; load average before: {before}, after: {after} (the cores are shared)")
+            .AppendLine($"- date: {BenchMachine.Date()}")
+            .AppendLine($"- cluster spec: measured local:1xD for each plan's D (local:1x4: GEMM {local4.Device.PeakF32Flops / 1e9:F1} GFLOP/s per device, copy {local4.Device.MemoryBytesPerSecond / 1e9:F1} GB/s)")
+            .AppendLine($"- each row: median of {Steps} steps after {Warmup} warm-up steps; predicted = the simulator on the executed lists")
+            .AppendLine()
+            .AppendLine("| plan | measured step | predicted step | measured / predicted | driver wait / step |")
+            .AppendLine("|---|---|---|---|---|");
+        foreach (var r in rows)
+            md.AppendLine($"| {r.Name} | {r.MeasuredSeconds * 1e3:F1} ms | {r.PredictedSeconds * 1e3:F1} ms | {r.MeasuredSeconds / r.PredictedSeconds:F2} | {100 * r.DriverWaitSeconds / r.MeasuredSeconds:F2} % |");
+        md.AppendLine()
+          .AppendLine($"Data parallel, gpt-tiny batch 16 (one whole-graph ILP step, parameters replicated, batch split): 1 device {one:F1} tokens/s, 2 devices {two:F1} tokens/s = {two / one:F2}×.");
+        return md.ToString();
+    }
+
+    private static Row Measure(string name, string model, Func<int, ClusterSpec> local, (int H, int D, int N0, int N1)[] meshes, int b, PipelineSchedule schedule, TextWriter log)
+    {
+        var cluster = local(meshes.Sum(m => m.H * m.D));
+        log.WriteLine($"pipeline bench: {name} …");
+        var spec = ModelZoo.Get(model);
+        var layers = spec.LayerCount;
+        var keys = meshes.Select((m, i) => new StageKey(i * layers / meshes.Length, (i + 1) * layers / meshes.Length - 1,
+                                                         new SubmeshShape(m.H, m.D), new LogicalMeshShape(m.N0, m.N1))).ToArray();
+        var options = new TrainingOptions();
+        var plan = AutoPlanner.Plan(spec, cluster, new AutoPlanOptions { Layers = layers, FixedStages = keys, Microbatches = b, Schedule = schedule, Training = options, Remat = false }).Plan;
+        var micro = TrainingGraph.Build(spec.Build(spec.Batch / b), options);
+        var forward = spec.Build();
+        using var runner = new PipelineStepRunner(forward, micro, plan, cluster, 0);
+        var data = new SyntheticData(forward, 0);
+        var times = new List<double>();
+        var waits = new List<double>();
+        for (var step = 0; step < Warmup + Steps; step++)
+        {
+            runner.TrainStep(data.Batch(step), 1e-3f, step + 1);
+            if (step < Warmup) continue;
+            times.Add(runner.LastStep!.Seconds);
+            waits.Add(runner.LastStep.Workers.Max(w => w.WaitSeconds));
+        }
+        var predicted = PipelineSimulator.Simulate(runner.Plan).StepSeconds;
+        return new Row(name, Median(times), predicted, Median(waits));
+    }
+
+    private static (double One, double Two) DataParallel(ClusterSpec cluster, TextWriter log)
+    {
+        log.WriteLine("pipeline bench: data parallel 1 vs 2 devices …");
+        var spec = ModelZoo.Get("gpt-tiny");
+        var forward = spec.Build();
+        var training = TrainingGraph.Build(forward, new TrainingOptions());
+        var data = new SyntheticData(forward, 0);
+        var tokens = forward.Inputs.First(n => n.Name == "tokens").Shape.Elements;
+        var pins = training.Nodes.Where(n => n.Op == OpKind.Parameter || (n.Op == OpKind.Input && n.Shape.Rank > 0))
+            .ToDictionary(n => n.Name, n => (IReadOnlyList<string>)[.. n.Op == OpKind.Input ? ["S1"] : new[] { "R" }, .. Enumerable.Repeat("R", n.Shape.Rank - 1)]);
+        var mesh = LogicalMesh.Create(cluster, 1, 2);
+        var plan = IntraOpPass.Run(training, mesh, new IntraOptions { FixedSpecs = pins });
+        using var device = LocalStepRunner.CreateCpuDevice();
+        using var single = new LocalStepRunner(forward, training, device, 0);
+        using var sharded = new SpmdStepRunner(forward, training, plan, 0);
+        return (tokens / StepSeconds(single, data), tokens / StepSeconds(sharded, data));
+    }
+
+    private static double StepSeconds(IStepRunner runner, SyntheticData data)
+    {
+        var times = new List<double>();
+        for (var step = 0; step < Warmup + Steps; step++)
+        {
+            var t = Stopwatch.GetTimestamp();
+            runner.TrainStep(data.Batch(step), 1e-3f, step + 1);
+            if (step >= Warmup) times.Add(Stopwatch.GetElapsedTime(t).TotalSeconds);
+        }
+        return Median(times);
+    }
+
+    private static double Median(List<double> xs) => xs.Order().ElementAt(xs.Count / 2);
+}

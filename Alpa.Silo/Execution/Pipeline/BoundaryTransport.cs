@@ -1,0 +1,54 @@
+using System.Collections.Concurrent;
+using Alpa.Planner.Pipeline;
+
+namespace Alpa.Silo.Execution.Pipeline;
+
+/// <summary>Boundary tensors of one buffer on their way between stage meshes, as resharding tiles.</summary>
+/// <param name="Buffer">The buffer id both lists use (SEND on one side, RECV on the other).</param>
+/// <param name="Tiles">The tiles of every tensor of the buffer (<see cref="BoundaryRoutes"/>).</param>
+public sealed record BoundaryMessage(BufferId Buffer, IReadOnlyList<BoundaryTile> Tiles)
+{
+    /// <summary>Bytes of the tiles.</summary>
+    public long Bytes => Tiles.Sum(t => t.Data.Elements * 4);
+}
+
+/// <summary>
+/// Moves boundary tensors between the mesh workers of a job. The in-process implementation hands
+/// messages over in memory; a cross-silo one sends them over the silo transport's data plane.
+/// </summary>
+public interface IBoundaryTransport
+{
+    /// <summary>Starts delivering a message; returns once it is handed over (the sender may free its copy).</summary>
+    ValueTask SendAsync(BoundaryMessage message, CancellationToken cancellationToken);
+
+    /// <summary>Waits for the message of <paramref name="buffer"/>.</summary>
+    ValueTask<BoundaryMessage> ReceiveAsync(BufferId buffer, CancellationToken cancellationToken);
+}
+
+/// <summary>Boundary transport between workers of one process: one completion slot per buffer id.</summary>
+public sealed class InProcessBoundaryTransport : IBoundaryTransport
+{
+    private readonly ConcurrentDictionary<BufferId, TaskCompletionSource<BoundaryMessage>> _slots = new();
+
+    public ValueTask SendAsync(BoundaryMessage message, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        cancellationToken.ThrowIfCancellationRequested();
+        if (!Slot(message.Buffer).TrySetResult(message))
+            throw new ExecutionException($"{message.Buffer} was sent twice in one step");
+        return ValueTask.CompletedTask;
+    }
+
+    public async ValueTask<BoundaryMessage> ReceiveAsync(BufferId buffer, CancellationToken cancellationToken)
+    {
+        var message = await Slot(buffer).Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        _slots.TryRemove(buffer, out _);
+        return message;
+    }
+
+    /// <summary>Forgets undelivered messages (after a failed step).</summary>
+    public void Reset() => _slots.Clear();
+
+    private TaskCompletionSource<BoundaryMessage> Slot(BufferId id) =>
+        _slots.GetOrAdd(id, _ => new TaskCompletionSource<BoundaryMessage>(TaskCreationOptions.RunContinuationsAsynchronously));
+}
