@@ -78,7 +78,7 @@ public static class GptGeneration
             for (var layer = Math.Max(1, first); layer <= Math.Min(last, spec.Layers); layer++)
             {
                 _b.Layer = layer;
-                using (_b.Scope($"layers.{layer - 1}")) x = Block(x, layer - 1);
+                using (_b.Scope($"layers.{layer - 1}")) x = Block(x);
             }
             if (last <= spec.Layers) return _b.Build([Named(x, "hidden_out")], null, _updates);
 
@@ -91,9 +91,9 @@ public static class GptGeneration
 
         private Node Named(Node x, string name) => _b.Reshape(x, x.Shape, name);
 
-        private Node Block(Node x, int index)
+        private Node Block(Node x)
         {
-            var a = Attention(Nn.LayerNorm(_b, x, "ln1"), index);
+            var a = Attention(Nn.LayerNorm(_b, x, "ln1"));
             x = _b.Add(x, a, "attn_residual");
             var h = Nn.LayerNorm(_b, x, "ln2");
             Node mlp;
@@ -108,7 +108,7 @@ public static class GptGeneration
             _mask = _b.Input("mask", new Shape(slots, 1, chunk, _m), spec.DType);
         }
 
-        private Node Attention(Node x, int block)
+        private Node Attention(Node x)
         {
             var (write, keep, mask) = (_write!, _keep!, _mask!);
             using var _ = _b.Scope("attn");

@@ -12,32 +12,8 @@ public sealed partial class CompletionServer
     private async Task Completions(HttpContext context)
     {
         var aborted = context.RequestAborted;
-        GenerationJob job;
-        bool stream;
-        try
-        {
-            var body = await ReadBody(context.Request, aborted).ConfigureAwait(false);
-            var request = RequestValidation.Parse(body);
-            var checkedRequest = RequestValidation.Check(request, _options.ModelName, _engine.Model.Context, DateTimeOffset.UtcNow + _options.Deadline);
-            stream = request.Stream ?? false;
-            job = new GenerationJob(checkedRequest);
-        }
-        catch (RequestException e)
-        {
-            await WriteError(context, e.Status, e.Type, e.Message, e.Param).ConfigureAwait(false);
-            return;
-        }
-        if (_engine.Fault is { } fault)
-        {
-            await WriteError(context, 503, "unavailable", $"the generation engine stopped: {fault.Message}", null).ConfigureAwait(false);
-            return;
-        }
-        if (!_engine.TryEnqueue(job))
-        {
-            context.Response.Headers.RetryAfter = "1";
-            await WriteError(context, 429, "overloaded", $"the server is busy: {_engine.Waiting} request(s) already wait for a slot; retry later", null).ConfigureAwait(false);
-            return;
-        }
+        if (await Admit(context).ConfigureAwait(false) is not { } admitted) return;
+        var (job, stream) = admitted;
         using var _ = aborted.Register(job.Cancel);
         var id = "cmpl-" + Guid.NewGuid().ToString("N")[..24];
         var created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
@@ -47,25 +23,10 @@ public sealed partial class CompletionServer
             Choices = [new CompletionChoice { Index = 0, Text = text, FinishReason = finish }],
         };
         CompletionUsage Usage(int completion) => new() { PromptTokens = job.Request.Prompt.Length, CompletionTokens = completion, TotalTokens = job.Request.Prompt.Length + completion };
-
         try
         {
             if (stream) await Stream(context, job, Chunk, Usage).ConfigureAwait(false);
-            else
-            {
-                var text = new StringBuilder();
-                await foreach (var e in job.Events.ReadAllAsync(aborted).ConfigureAwait(false))
-                {
-                    if (e.Error is { } error)
-                    {
-                        await WriteError(context, error.Status, error.Type, error.Message, null).ConfigureAwait(false);
-                        return;
-                    }
-                    text.Append(e.Text);
-                    if (e.Finish is { } finish)
-                        await context.Response.WriteAsJsonAsync(Chunk(text.ToString(), finish, Usage(e.CompletionTokens)), Compact, aborted).ConfigureAwait(false);
-                }
-            }
+            else await Whole(context, job, Chunk, Usage).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (aborted.IsCancellationRequested)
         {
@@ -73,7 +34,54 @@ public sealed partial class CompletionServer
         }
     }
 
-    private async Task Stream(HttpContext context, GenerationJob job, Func<string, string?, CompletionUsage?, CompletionResponse> chunk, Func<int, CompletionUsage> usage)
+    /// <summary>Parses, checks and queues the request; answers 400/404/429/503 itself and returns null then.</summary>
+    private async Task<(GenerationJob Job, bool Stream)?> Admit(HttpContext context)
+    {
+        GenerationJob job;
+        bool stream;
+        try
+        {
+            var request = RequestValidation.Parse(await ReadBody(context.Request, context.RequestAborted).ConfigureAwait(false));
+            var checkedRequest = RequestValidation.Check(request, _options.ModelName, _engine.Model.Context, DateTimeOffset.UtcNow + _options.Deadline);
+            stream = request.Stream ?? false;
+            job = new GenerationJob(checkedRequest);
+        }
+        catch (RequestException e)
+        {
+            await WriteError(context, e.Status, e.Type, e.Message, e.Param).ConfigureAwait(false);
+            return null;
+        }
+        if (_engine.Fault is { } fault)
+        {
+            await WriteError(context, 503, "unavailable", $"the generation engine stopped: {fault.Message}", null).ConfigureAwait(false);
+            return null;
+        }
+        if (!_engine.TryEnqueue(job))
+        {
+            context.Response.Headers.RetryAfter = "1";
+            await WriteError(context, 429, "overloaded", $"the server is busy: {_engine.Waiting} request(s) already wait for a slot; retry later", null).ConfigureAwait(false);
+            return null;
+        }
+        return (job, stream);
+    }
+
+    private static async Task Whole(HttpContext context, GenerationJob job, Func<string, string?, CompletionUsage?, CompletionResponse> chunk, Func<int, CompletionUsage> usage)
+    {
+        var text = new StringBuilder();
+        await foreach (var e in job.Events.ReadAllAsync(context.RequestAborted).ConfigureAwait(false))
+        {
+            if (e.Error is { } error)
+            {
+                await WriteError(context, error.Status, error.Type, error.Message, null).ConfigureAwait(false);
+                return;
+            }
+            text.Append(e.Text);
+            if (e.Finish is { } finish)
+                await context.Response.WriteAsJsonAsync(chunk(text.ToString(), finish, usage(e.CompletionTokens)), Compact, context.RequestAborted).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task Stream(HttpContext context, GenerationJob job, Func<string, string?, CompletionUsage?, CompletionResponse> chunk, Func<int, CompletionUsage> usage)
     {
         var aborted = context.RequestAborted;
         context.Response.ContentType = "text/event-stream";
