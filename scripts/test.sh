@@ -8,6 +8,14 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 alpa_check_dotnet || exit 1
 alpa_native_deps || exit 1
 alpa_export_env
+# Tools of the deploy tests (Alpa.Tests/Deploy); those tests skip with a reason when a tool is missing.
+deploy_tools=()
+command -v shellcheck >/dev/null || deploy_tools+=(shellcheck)
+command -v systemd-analyze >/dev/null || deploy_tools+=(systemd)
+command -v ip >/dev/null || deploy_tools+=(iproute2)
+command -v openssl >/dev/null || deploy_tools+=(openssl)
+command -v cloud-init >/dev/null || deploy_tools+=(cloud-init)
+alpa_install_debs "${deploy_tools[@]}" || echo "scripts/test.sh: could not install ${deploy_tools[*]}; deploy tests needing them will skip" >&2
 cd "$root"
 # PostgreSQL for the membership tests (installed and started here; its tests skip with a reason if it cannot be).
 # shellcheck source=postgres.sh

@@ -28,14 +28,31 @@ public static class TlsValidation
         var ssl = new SslClientAuthenticationOptions();
         if (options.TrustedCertificatePath is { } path)
         {
-            var trusted = X509CertificateLoader.LoadCertificateFromFile(path);
+            var trusted = LoadTrusted(path);
             ssl.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
                 certificate is not null && ValidateAgainst(trusted, new X509Certificate2(certificate), errors);
         }
         return ssl;
     }
 
-    private static bool ValidateAgainst(X509Certificate2 trusted, X509Certificate2 presented, SslPolicyErrors errors)
+    /// <summary>
+    /// Every certificate of a PEM file (a bundle of the old and the new CA during a CA rotation), or one DER certificate.
+    /// </summary>
+    private static X509Certificate2Collection LoadTrusted(string path)
+    {
+        var trusted = new X509Certificate2Collection();
+        if (File.ReadAllText(path).Contains("-----BEGIN CERTIFICATE-----", StringComparison.Ordinal))
+        {
+            trusted.ImportFromPemFile(path);
+        }
+        else
+        {
+            trusted.Add(X509CertificateLoader.LoadCertificateFromFile(path));
+        }
+        return trusted;
+    }
+
+    private static bool ValidateAgainst(X509Certificate2Collection trusted, X509Certificate2 presented, SslPolicyErrors errors)
     {
         if (errors.HasFlag(SslPolicyErrors.RemoteCertificateNotAvailable))
         {
@@ -43,8 +60,8 @@ public static class TlsValidation
         }
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.Add(trusted);
+        chain.ChainPolicy.CustomTrustStore.AddRange(trusted);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        return chain.Build(presented) || presented.Thumbprint == trusted.Thumbprint;
+        return chain.Build(presented) || trusted.Any(t => t.Thumbprint == presented.Thumbprint);
     }
 }

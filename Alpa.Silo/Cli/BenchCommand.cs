@@ -20,6 +20,7 @@ internal sealed class BenchCommand : ICommand
             ["intra"] = ("intra-op pass on a 6-layer slice of GPT-39B (training graph) on 8 V100s, every logical mesh", Intra),
             ["paper"] = ("the paper's weak-scaling benchmark: auto, intra-only, inter-only and the family's baseline (--family, --cluster, --min-gpus, --max-gpus, --methods)", PaperBench.Run),
             ["serve"] = ("loopback load test of alpa serve: tokens/s, TTFT and inter-token p50/p99, continuous batching vs one request at a time (--clients, --requests)", ServeBenchCommand.Run),
+            ["checkpoint"] = ("checkpoint save/restore throughput vs a plain file write, training slowdown during background saves (--mb N)", Checkpoint),
             ["pipeline"] = ("pipeline and mesh plans on local CPU devices: measured vs simulated step, driver wait, data-parallel speed-up", Pipeline),
             ["intra-ablation"] = ("the paper's intra-op ablation on one mesh: ILP vs data, ZeRO-2, ZeRO-3, heuristic", PaperBench.Run),
         };
@@ -39,6 +40,8 @@ internal sealed class BenchCommand : ICommand
         new("requests", "N", "serve: requests per case (default 32)"),
         new("repeat", "N", "serve: runs per case, the median is reported (default 3)"),
         new("out", "DIR", "paper: where to write the results and chart (default: bench/results)"),
+        new("mb", "N", "checkpoint: MiB of the synthetic checkpoint (default 256)"),
+        new("steps", "N", "checkpoint: training steps per mode of the slowdown measurement (default 12; 0 skips it)"),
     ];
     public (int Min, int Max) Positionals => (1, 1);
 
@@ -77,6 +80,21 @@ internal sealed class BenchCommand : ICommand
         var load = BenchMachine.LoadAverage();
         var r = TrainBench.Run();
         var path = TrainBench.Write(r, Command(args), $"before: {load}; after: {BenchMachine.LoadAverage()}");
+        context.Out.Write(File.ReadAllText(path));
+        context.Err.WriteLine($"written to {path}");
+        return CliApp.Ok;
+    }
+
+    private static int Checkpoint(CommandArgs args, CliContext context)
+    {
+        var load = BenchMachine.LoadAverage();
+        var options = new CheckpointBenchOptions
+        {
+            Bytes = (long)args.PositiveInt("mb", 256) << 20,
+            Steps = args.Value("steps") == "0" ? 0 : args.PositiveInt("steps", 12),
+        };
+        var r = CheckpointBench.Run(options, context.Err);
+        var path = CheckpointBench.Write(r, options, Command(args), $"before: {load}; after: {BenchMachine.LoadAverage()}");
         context.Out.Write(File.ReadAllText(path));
         context.Err.WriteLine($"written to {path}");
         return CliApp.Ok;

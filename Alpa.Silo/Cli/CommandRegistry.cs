@@ -7,6 +7,7 @@ internal static class CommandRegistry
     [
         new ModelCommand(),
         new TrainCommand(),
+        new CheckpointCommand(),
         new PlanCommand(),
         new SimulateCommand(),
         new ProfileCommand(),

@@ -20,8 +20,8 @@ internal sealed class ServeCommand : ICommand
     [
         new("model", "M", "a GPT model: built-in name or JSON model file (required; the vocabulary must hold 256 byte tokens)"),
         new("random-init", null, "serve the seeded random initialization"),
-        new("train-steps", "N", "train the model N steps on the synthetic language first (stand-in for a trained checkpoint)"),
-        new("checkpoint", "D", "load weights from a checkpoint directory (waits for the checkpoint format: refused with a message)"),
+        new("train-steps", "N", "train the model N steps on the synthetic language first (no checkpoint needed)"),
+        new("checkpoint", "D", "load the parameters of the latest checkpoint in D (alpa train --checkpoint-dir D), whatever mesh saved them"),
         new("cluster", "C", "local:1xD: D CPU devices in this process (default local:1x1); local:HxD with H > 1 waits for cross-silo execution"),
         new("stages", "N", "exact number of forward stages (default: the DP chooses)"),
         new("objective", "NAME", "throughput (default: minimize the largest stage latency) or latency (minimize their sum)"),

@@ -5,6 +5,7 @@ using Alpa.Planner.Intra;
 using Alpa.Silo.Execution.Pipeline;
 using Alpa.Silo.Execution.Spmd;
 using Alpa.Planner.Training;
+using Alpa.Silo.Checkpoints;
 using Alpa.Silo.Training;
 
 namespace Alpa.Silo.Cli;
@@ -17,7 +18,7 @@ internal sealed class TrainCommand : ICommand
 {
     public string Name => "train";
     public string Summary => "trains a model on synthetic data: one CPU device, or local CPU devices under an automatic (pipeline and sharding) plan";
-    public string Usage => "alpa train --model M [--cluster local:HxD [--method auto|intra-only|inter-only | --plan FILE] [--microbatches B] [--schedule 1f1b|gpipe] [--check] [--timeline FILE]] [--steps N] [--lr X] [--optimizer adam|sgd] [--seed N] [--json]";
+    public string Usage => "alpa train --model M [--cluster local:HxD [--method auto|intra-only|inter-only | --plan FILE] [--microbatches B] [--schedule 1f1b|gpipe] [--check] [--timeline FILE]] [--steps N] [--lr X] [--optimizer adam|sgd] [--seed N] [--checkpoint-dir D [--checkpoint-every N] [--keep K]] [--resume D] [--json]";
     public IReadOnlyList<CliOption> Options { get; } =
     [
         new("model", "M", "built-in model name or JSON model file (required)"),
@@ -41,6 +42,7 @@ internal sealed class TrainCommand : ICommand
         new("seed", "N", "seed of the initialization and the data (default 0)"),
         new("eval-every", "N", "evaluate on held-out batches every N steps (default steps/4)"),
         new("profile", null, "print the time per op kind of the last step"),
+        .. TrainCheckpoints.Options,
     ];
     public (int Min, int Max) Positionals => (0, 0);
 
@@ -101,13 +103,17 @@ internal sealed class TrainCommand : ICommand
 
         TrainingResult result;
         CheckResult? check = null;
+        using var checkpoints = new TrainCheckpoints(args, steps, (ulong)seed, RunFacts(spec.Name, seed, steps, optimizerName, where), context.Err);
+        IReadOnlyList<SaveReport> saved;
         using (var device = LocalStepRunner.CreateCpuDevice())
         using (IStepRunner runner = job is not null ? job.Runner : plan is null
                    ? new LocalStepRunner(model, training, device, (ulong)seed, args.Has("profile"))
                    : new SpmdStepRunner(model, training, plan, (ulong)seed))
         {
+            trainer = trainer with { StartStep = checkpoints.Resume(runner, steps), AfterStep = checkpoints.Attach(runner, steps) };
             using (var bar = new ProgressBar(context.Err, tokens is null ? "samples/s" : "tok/s"))
                 result = Trainer.Run(runner, data, trainer, bar);
+            saved = checkpoints.Finish();
             if (args.Has("check"))
             {
                 context.Err.WriteLine("check: training the same model on one device …");
@@ -115,7 +121,8 @@ internal sealed class TrainCommand : ICommand
                 using IStepRunner reference = job is not null && PipelineChecks.NeedsMicrobatchedReference(model, job.Plan)
                     ? PipelineChecks.MicrobatchedReference(context.Err, spec, model, options, job, (ulong)seed)
                     : new LocalStepRunner(model, training, refDevice, (ulong)seed);
-                var refResult = Trainer.Run(reference, data, trainer with { EvalEvery = 0 });
+                var refResult = Trainer.Run(reference, data, trainer with { EvalEvery = 0, StartStep = 0, AfterStep = null });
+                refResult = refResult with { Losses = [.. refResult.Losses.Skip(trainer.StartStep)] };
                 check = Compare(model, result, refResult, runner, reference);
             }
             if (job?.Runner.LastStep is { } lastStep && args.Value("timeline") is { } timeline)
@@ -126,7 +133,7 @@ internal sealed class TrainCommand : ICommand
             if (args.Has("profile") && runner is LocalStepRunner { LastStep: { } last }) WriteProfile(context.Err, last);
         }
 
-        if (context.Json) context.WriteJson(w => WriteJson(w, result, tokens is not null, check, job));
+        if (context.Json) context.WriteJson(w => WriteJson(w, result, tokens is not null, check, job, trainer.StartStep, saved));
         else WriteText(context.Out, result, tokens is not null, check);
         return CliApp.Ok;
     }
@@ -169,7 +176,17 @@ internal sealed class TrainCommand : ICommand
 
     private sealed record CheckResult(double MaxLossRelDiff, double MaxParamRelDiff, string WorstParameter);
 
-    private static void WriteJson(Utf8JsonWriter w, TrainingResult r, bool tokens, CheckResult? check, PipelineJob? job)
+    /// <summary>Facts written into checkpoint manifests (model, seed and optimizer must match on resume).</summary>
+    private static Dictionary<string, string> RunFacts(string model, int seed, int steps, string optimizer, string devices) => new(StringComparer.Ordinal)
+    {
+        ["model"] = model,
+        ["seed"] = TrainingCheckpointer.Format(seed),
+        ["optimizer"] = optimizer,
+        ["steps"] = TrainingCheckpointer.Format(steps),
+        ["devices"] = devices,
+    };
+
+    private static void WriteJson(Utf8JsonWriter w, TrainingResult r, bool tokens, CheckResult? check, PipelineJob? job, int startStep, IReadOnlyList<SaveReport> saved)
     {
         w.WriteStartObject();
         w.WriteStartArray("losses");
@@ -187,6 +204,7 @@ internal sealed class TrainCommand : ICommand
         w.WriteNumber(tokens ? "tokens_per_second" : "samples_per_second", Math.Round(r.ItemsPerSecond, 1));
         w.WriteNumber("model_flops_per_second", Math.Round(r.ModelFlopsPerSecond));
         w.WriteNumber("seconds", Math.Round(r.Seconds, 3));
+        TrainCheckpoints.WriteJson(w, startStep, saved);
         if (check is not null)
         {
             w.WriteStartObject("check");

@@ -42,7 +42,16 @@ public static class SiloCli
     private static async Task<int> RunClusterAsync(string[] args)
     {
         var command = SiloCommandLine.ParseCluster(args);
-        using var client = await AlpaClient.ConnectAsync(command.Connect, ClusterSecret.Resolve(command.SecretFile)).ConfigureAwait(false);
+        var transport = new TransportOptions
+        {
+            Secret = ClusterSecret.Resolve(command.SecretFile),
+            UseTls = command.TlsCa is not null,
+            TrustedCertificatePath = command.TlsCa,
+            // A one-shot command: the first TLS handshake of a cold process on a busy machine can
+            // outlast the 3 s default, which would fail the command for nothing.
+            ConnectTimeout = TimeSpan.FromSeconds(15),
+        };
+        using var client = await AlpaClient.ConnectAsync(command.Connect, transport).ConfigureAwait(false);
         var listing = await client.GetClusterAsync().ConfigureAwait(false);
         if (command.Json)
         {

@@ -13,7 +13,7 @@ public static class SiloCommandLine
         "usage: alpa silo --listen ADDR:PORT --devices cpu:N|cuda [--membership memory|static:ADDR:PORT|postgres:CONNSTR] " +
         "[--cluster-id ID] [--secret-file FILE] [--dashboard ADDR:PORT] [--advertise ADDR:PORT] [--data-port PORT] [--log-dir DIR]";
 
-    public const string ClusterUsage = "usage: alpa cluster --connect ADDR:PORT [--secret-file FILE] [--json]";
+    public const string ClusterUsage = "usage: alpa cluster --connect ADDR:PORT [--secret-file FILE] [--tls-ca FILE] [--json]";
 
     private static readonly Dictionary<string, string> SiloFlags = new(StringComparer.Ordinal)
     {
@@ -47,11 +47,15 @@ public static class SiloCommandLine
     }
 
     /// <summary>Options of <c>alpa cluster</c>.</summary>
-    public sealed record ClusterCommand(string Connect, string? SecretFile, bool Json);
+    /// <param name="Connect">Any silo of the cluster, <c>ADDR:PORT</c>.</param>
+    /// <param name="SecretFile">Cluster secret file (else ALPA_SECRET_FILE / ALPA_SECRET).</param>
+    /// <param name="TlsCa">CA certificate of the cluster's TLS certificates (else ALPA_TLS_CA); null: h2c.</param>
+    /// <param name="Json">One JSON document on stdout.</param>
+    public sealed record ClusterCommand(string Connect, string? SecretFile, string? TlsCa, bool Json);
 
     public static ClusterCommand ParseCluster(IReadOnlyList<string> args)
     {
-        string? connect = null, secretFile = null;
+        string? connect = null, secretFile = null, tlsCa = Environment.GetEnvironmentVariable("ALPA_TLS_CA");
         var json = false;
         for (var i = 0; i < args.Count; i++)
         {
@@ -65,13 +69,14 @@ public static class SiloCommandLine
             {
                 case "--connect": connect = value; break;
                 case "--secret-file": secretFile = value; break;
+                case "--tls-ca": tlsCa = value; break;
                 default: throw new AlpaException($"unknown option '{flag}' of alpa cluster; {ClusterUsage}") { Field = flag };
             }
             i += consumed;
         }
         return connect is null
             ? throw new AlpaException($"alpa cluster needs --connect ADDR:PORT (any silo of the cluster); {ClusterUsage}") { Field = "--connect" }
-            : new ClusterCommand(connect, secretFile, json);
+            : new ClusterCommand(connect, secretFile, string.IsNullOrEmpty(tlsCa) ? null : tlsCa, json);
     }
 
     /// <summary>Reads <c>--flag value</c> or <c>--flag=value</c> at <paramref name="i"/>.</summary>

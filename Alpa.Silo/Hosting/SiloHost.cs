@@ -100,13 +100,13 @@ public static class SiloHost
             return server;
         });
         services.AddHostedService(sp => sp.GetRequiredService<DataPlaneServer>());
-        AddMembership(services, options, self);
+        AddMembership(services, options, self, secret);
         services.AddSingleton<MembershipService>();
         services.AddHostedService(sp => sp.GetRequiredService<MembershipService>());
         services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(10));
     }
 
-    private static void AddMembership(IServiceCollection services, SiloOptions options, SiloIdentity self)
+    private static void AddMembership(IServiceCollection services, SiloOptions options, SiloIdentity self, ClusterSecret? secret)
     {
         var spec = options.Membership.Trim();
         if (spec == "memory")
@@ -120,12 +120,13 @@ public static class SiloHost
             var table = primary == self.Address ? new InMemoryMembershipTable() : null;
             services.AddSingleton(new PrimaryTable(table));
             services.AddSingleton<IMembershipTable>(sp => table is not null ? table
-                : new RemoteMembershipTable(sp.GetRequiredService<IGrainFactory>(), primary));
+                : new RemoteMembershipTable(sp.GetRequiredService<IGrainFactory>(), primary, options.ClusterId));
         }
         else if (spec.StartsWith("postgres:", StringComparison.Ordinal))
         {
             services.AddSingleton(new PrimaryTable(null));
-            services.AddSingleton<IMembershipTable>(new PostgresMembershipTable(spec["postgres:".Length..], options.ClusterId));
+            services.AddSingleton<IMembershipTable>(new PostgresMembershipTable(spec["postgres:".Length..], options.ClusterId,
+                new ClusterAdmission(secret, options.CreateCluster)));
         }
         else
         {

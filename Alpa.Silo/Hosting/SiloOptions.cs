@@ -19,6 +19,11 @@ public sealed class SiloOptions
     public string Membership { get; set; } = "memory";
     /// <summary>Name of the cluster; silos with different ids never see each other in a shared table.</summary>
     public string ClusterId { get; set; } = "default";
+    /// <summary>
+    /// PostgreSQL membership only: true creates an unknown <see cref="ClusterId"/> on first start (development);
+    /// false refuses to start unless the cluster exists (created by deploy/postgres/setup.sh; the installed config sets false).
+    /// </summary>
+    public bool CreateCluster { get; set; } = true;
     /// <summary>File holding the cluster secret (flag <c>--secret-file</c>; else ALPA_SECRET_FILE / ALPA_SECRET).</summary>
     public string? SecretFile { get; set; }
     /// <summary>Endpoint of the dashboard and its JSON API (<c>/api/silo</c>, <c>/api/membership</c>, <c>/api/metrics</c>); none when empty.</summary>

@@ -53,11 +53,29 @@ public sealed class TrainedWeights(int steps, int seed) : IWeightSource
 }
 
 /// <summary>
-/// <c>--checkpoint DIR</c>: the sharded checkpoint format is being built on the checkpoints branch
-/// and is not on main yet, so this refuses with a clear message (exit 1) instead of guessing a format.
+/// <c>--checkpoint DIR</c>: the latest committed checkpoint under DIR (the format of
+/// <c>alpa train --checkpoint-dir</c>); each parameter is read whole by its training-graph name,
+/// whatever plan and mesh saved it, and resharded by the serving stages.
 /// </summary>
 public sealed class CheckpointWeights(string directory) : IWeightSource
 {
-    public IReadOnlyDictionary<string, HostTensor>? Load(GptSpec spec, TextWriter log, CancellationToken cancellationToken) =>
-        throw new ServingException($"--checkpoint {directory}: checkpoint loading waits for the checkpoint format (checkpoints branch, not merged yet); use --random-init or --train-steps N");
+    public IReadOnlyDictionary<string, HostTensor>? Load(GptSpec spec, TextWriter log, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(log);
+        var (checkpoint, skipped) = Checkpoints.CheckpointStore.OpenLatest(directory, cancellationToken);
+        foreach (var s in skipped) log.WriteLine($"skipped checkpoint {s}");
+        var weights = new Dictionary<string, HostTensor>(StringComparer.Ordinal);
+        foreach (var p in spec.Build().Parameters)
+        {
+            if (!checkpoint.Contains(p.Name))
+                throw new ServingException($"--checkpoint {directory}: step {checkpoint.Step} has no parameter '{p.Name}' — was it saved for another model than {spec.Name}?");
+            var value = checkpoint.ReadFull(p.Name);
+            if (!value.Shape.AsSpan().SequenceEqual(p.Shape.AsSpan()))
+                throw new ServingException($"--checkpoint {directory}: '{p.Name}' is [{string.Join(", ", value.Shape)}], {spec.Name} needs {p.Shape}");
+            weights[p.Name] = value;
+        }
+        log.WriteLine($"loaded {weights.Count} parameters of {spec.Name} from step {checkpoint.Step} in {checkpoint.Path}");
+        return weights;
+    }
 }

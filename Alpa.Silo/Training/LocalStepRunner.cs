@@ -1,6 +1,7 @@
 using Alpa.Kernels;
 using Alpa.Kernels.Cpu;
 using Alpa.Planner.Graph;
+using Alpa.Silo.Checkpoints;
 using Alpa.Silo.Execution;
 
 namespace Alpa.Silo.Training;
@@ -9,17 +10,20 @@ namespace Alpa.Silo.Training;
 /// Trains on one local device: the training graph runs in one executor; evaluation runs the
 /// forward model in a second executor that receives the current parameters before each pass.
 /// </summary>
-public sealed class LocalStepRunner : IStepRunner, IDisposable
+public sealed class LocalStepRunner : IStepRunner, ICheckpointable, IDisposable
 {
     private readonly GraphExecutor _train;
     private readonly GraphExecutor _eval;
     private readonly string[] _parameters;
+    private readonly PersistentTensor[] _persistent;
 
     public LocalStepRunner(Graph model, Graph training, Device device, ulong seed, bool profile = false)
     {
         _train = new GraphExecutor(training, device, new ExecutorOptions { Seed = seed, Profile = profile });
         _eval = new GraphExecutor(model, device, new ExecutorOptions { Seed = seed, Profile = false });
         _parameters = model.Parameters.Select(p => p.Name).ToArray();
+        _persistent = [.. training.Nodes.Where(n => n.Op is OpKind.Parameter or OpKind.State).Select(n => new PersistentTensor(
+            n.Name, n.Op == OpKind.Parameter ? "parameter" : "state", n.DType.ToJsonName(), TensorLayout.Whole(n.Shape.ToArray())))];
     }
 
     /// <summary>The per-op profile of the last training step, when profiling was asked for.</summary>
@@ -40,6 +44,13 @@ public sealed class LocalStepRunner : IStepRunner, IDisposable
 
     /// <summary>Current value of a parameter.</summary>
     public HostTensor Read(string name) => _train.Read(name);
+
+    public IReadOnlyList<PersistentTensor> PersistentTensors => _persistent;
+
+    /// <summary>The whole tensor (one device: rank 0 only).</summary>
+    public HostTensor ReadShard(string name, int rank) => _train.Read(name);
+
+    public void WriteShard(string name, int rank, HostTensor value) => _train.Write(name, value);
 
     public void Dispose()
     {

@@ -34,6 +34,10 @@ public sealed record TrainerOptions
     public long ItemsPerStep { get; init; }
     /// <summary>Model FLOPs of one training step (what the graph executes).</summary>
     public double FlopsPerStep { get; init; }
+    /// <summary>Steps already done (a resumed run starts here; data and schedule continue from it).</summary>
+    public int StartStep { get; init; }
+    /// <summary>Called after every step (and its evaluation) with the number of steps done, e.g. to checkpoint.</summary>
+    public Action<int>? AfterStep { get; init; }
 }
 
 /// <summary>One evaluation point.</summary>
@@ -70,7 +74,7 @@ public static class Trainer
         var losses = new List<float>(options.Steps);
         var eval = new List<EvalPoint>();
         var clock = Stopwatch.StartNew();
-        for (var step = 0; step < options.Steps; step++)
+        for (var step = options.StartStep; step < options.Steps; step++)
         {
             cancel.ThrowIfCancellationRequested();
             var loss = runner.TrainStep(data.Batch(step), (float)schedule.At(step), step + 1);
@@ -80,11 +84,13 @@ public static class Trainer
             var done = step + 1;
             if (options.EvalEvery > 0 && (done % options.EvalEvery == 0 || done == options.Steps))
                 eval.Add(new EvalPoint(done, Evaluate(runner, data, options.EvalBatches)));
-            progress?.Report(new StepProgress(done, options.Steps, loss, options.ItemsPerStep * done / clock.Elapsed.TotalSeconds));
+            options.AfterStep?.Invoke(done);
+            progress?.Report(new StepProgress(done, options.Steps, loss, options.ItemsPerStep * (done - options.StartStep) / clock.Elapsed.TotalSeconds));
         }
         var seconds = clock.Elapsed.TotalSeconds;
-        return new TrainingResult(losses, eval, options.ItemsPerStep * options.Steps / seconds,
-                                  options.FlopsPerStep * options.Steps / seconds, seconds);
+        var ran = options.Steps - options.StartStep;
+        return new TrainingResult(losses, eval, options.ItemsPerStep * ran / seconds,
+                                  options.FlopsPerStep * ran / seconds, seconds);
     }
 
     private static double Evaluate(IStepRunner runner, SyntheticData data, int batches)

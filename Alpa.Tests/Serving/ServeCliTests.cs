@@ -13,7 +13,7 @@ public sealed class ServeCliTests
     }
 
     [Theory]
-    [InlineData(new[] { "serve", "--model", "gpt-tiny", "--checkpoint", "/tmp/ckpt", "--listen", "127.0.0.1:0" }, 1, "checkpoint loading waits for the checkpoint format")]
+    [InlineData(new[] { "serve", "--model", "gpt-tiny", "--checkpoint", "/tmp/alpa-no-such-checkpoint", "--listen", "127.0.0.1:0" }, 1, "alpa-no-such-checkpoint")]
     [InlineData(new[] { "serve", "--model", "gpt-tiny", "--random-init", "--cluster", "local:2x2", "--listen", "127.0.0.1:0" }, 1, "across silo processes waits for cross-silo execution")]
     [InlineData(new[] { "serve", "--model", "mlp", "--random-init", "--listen", "127.0.0.1:0" }, 1, "serving generates text with GPT models")]
     [InlineData(new[] { "serve", "--model", "gpt-tiny", "--listen", "127.0.0.1:0" }, 2, "exactly one of --random-init, --train-steps N or --checkpoint DIR")]

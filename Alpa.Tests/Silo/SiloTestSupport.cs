@@ -81,6 +81,13 @@ public sealed class TestCluster : IAsyncDisposable
         return silo;
     }
 
+    /// <summary>Takes a silo started elsewhere (e.g. in a network namespace) into this cluster: logs, and killed on dispose.</summary>
+    public SiloProcess Adopt(SiloProcess silo)
+    {
+        _silos.Add(silo);
+        return silo;
+    }
+
     public Task<AlpaClient> ConnectAsync(string address) => AlpaClient.ConnectAsync(address, Secret);
 
     /// <summary>Polls <paramref name="condition"/> on the listing seen through <paramref name="address"/> until it holds.</summary>

@@ -79,7 +79,8 @@ public sealed class MembershipTableTests
     [PostgresFact]
     public async Task Postgres_HasOptimisticConcurrency()
     {
-        var table = new PostgresMembershipTable(PostgresFactAttribute.ConnectionString!, "unit-" + Guid.NewGuid().ToString("N")[..8]);
+        var table = new PostgresMembershipTable(PostgresFactAttribute.ConnectionString!, "unit-" + Guid.NewGuid().ToString("N")[..8],
+            new ClusterAdmission(null, CreateCluster: true));
         await using (table)
         {
             await table.InitializeAsync(CancellationToken.None);
@@ -134,7 +135,7 @@ public sealed class SiloCommandLineTests
         Assert.Contains("ADDR:PORT", Assert.Throws<AlpaException>(() => Endpoints.Parse("localhost", "--listen")).Message);
         Assert.Equal(["cpu:0", "cpu:1", "cpu:2"], DeviceSpec.Parse("cpu:3"));
         var cluster = SiloCommandLine.ParseCluster(["--connect", "h:1", "--json", "--secret-file", "f"]);
-        Assert.Equal(new SiloCommandLine.ClusterCommand("h:1", "f", true), cluster);
+        Assert.Equal(new SiloCommandLine.ClusterCommand("h:1", "f", null, true), cluster);
     }
 }
 

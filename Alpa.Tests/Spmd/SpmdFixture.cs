@@ -33,4 +33,13 @@ internal static class SpmdFixture
             if (spec(n) is { } s) pins[n.Name] = s;
         return pins;
     }
+
+    /// <summary>Column-parallel first matmuls (qkv, fc1), row-parallel second ones (out, fc2), over axis 1.</summary>
+    public static string[]? Megatron(string name) => name switch
+    {
+        _ when name.EndsWith("qkv.weight", StringComparison.Ordinal) || name.EndsWith("fc1.weight", StringComparison.Ordinal) => ["R", "S1"],
+        _ when name.EndsWith("qkv.bias", StringComparison.Ordinal) || name.EndsWith("fc1.bias", StringComparison.Ordinal) => ["S1"],
+        _ when name.EndsWith("out.weight", StringComparison.Ordinal) || name.EndsWith("fc2.weight", StringComparison.Ordinal) => ["S1", "R"],
+        _ => null,
+    };
 }

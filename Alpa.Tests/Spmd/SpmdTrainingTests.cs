@@ -51,7 +51,7 @@ public sealed class SpmdTrainingTests(ITestOutputHelper output)
         var (m, t) = SpmdFixture.Build(model);
         var pins = SpmdFixture.Pins(t, n => n.Op switch
         {
-            OpKind.Parameter => Megatron(n.Name) ?? Replicated(n),
+            OpKind.Parameter => SpmdFixture.Megatron(n.Name) ?? Replicated(n),
             OpKind.Input when n.Shape.Rank > 0 => n0 > 1 ? BatchSplit(n, "S0") : Replicated(n),
             _ => null,
         });
@@ -145,13 +145,4 @@ public sealed class SpmdTrainingTests(ITestOutputHelper output)
     private static string[] Replicated(Node n) => [.. Enumerable.Repeat("R", n.Shape.Rank)];
 
     private static string[] BatchSplit(Node n, string axis) => [axis, .. Enumerable.Repeat("R", n.Shape.Rank - 1)];
-
-    /// <summary>Column-parallel first matmuls (qkv, fc1), row-parallel second ones (out, fc2), over axis 1.</summary>
-    private static string[]? Megatron(string name) => name switch
-    {
-        _ when name.EndsWith("qkv.weight", StringComparison.Ordinal) || name.EndsWith("fc1.weight", StringComparison.Ordinal) => ["R", "S1"],
-        _ when name.EndsWith("qkv.bias", StringComparison.Ordinal) || name.EndsWith("fc1.bias", StringComparison.Ordinal) => ["S1"],
-        _ when name.EndsWith("out.weight", StringComparison.Ordinal) || name.EndsWith("fc2.weight", StringComparison.Ordinal) => ["S1", "R"],
-        _ => null,
-    };
 }

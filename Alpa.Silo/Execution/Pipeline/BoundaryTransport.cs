@@ -46,9 +46,6 @@ public sealed class InProcessBoundaryTransport : IBoundaryTransport
         return message;
     }
 
-    /// <summary>Forgets undelivered messages (after a failed step).</summary>
-    public void Reset() => _slots.Clear();
-
     private TaskCompletionSource<BoundaryMessage> Slot(BufferId id) =>
         _slots.GetOrAdd(id, _ => new TaskCompletionSource<BoundaryMessage>(TaskCreationOptions.RunContinuationsAsynchronously));
 }

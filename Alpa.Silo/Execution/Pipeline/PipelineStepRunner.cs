@@ -14,7 +14,7 @@ namespace Alpa.Silo.Execution.Pipeline;
 /// <see cref="MeshWorker"/> executing the emitted instruction list; a <see cref="PipelineDriver"/>
 /// drives the steps. Evaluation gathers the parameters onto one extra device.
 /// </summary>
-public sealed class PipelineStepRunner : IStepRunner
+public sealed partial class PipelineStepRunner : IStepRunner
 {
     private readonly Plan _plan;
     private readonly MeshWorker[] _workers;

@@ -30,7 +30,7 @@ public sealed record SpmdStepResult
 /// runs on per-device shapes, and the strategy's collectives complete it. Tensors are freed after
 /// their last use as on one device.
 /// </summary>
-public sealed class SpmdExecutor : IDisposable
+public sealed partial class SpmdExecutor : IDisposable
 {
     private readonly Graph _graph;
     private readonly IntraResult _plan;

@@ -2,6 +2,7 @@ using Alpa.Kernels;
 using Alpa.Kernels.Cpu;
 using Alpa.Planner.Graph;
 using Alpa.Planner.Intra;
+using Alpa.Silo.Checkpoints;
 using Alpa.Silo.Training;
 
 namespace Alpa.Silo.Execution.Spmd;
@@ -11,7 +12,7 @@ namespace Alpa.Silo.Execution.Spmd;
 /// Training steps run sharded (<see cref="SpmdExecutor"/>); evaluation gathers the parameters and
 /// runs the forward model on one extra CPU device (it does not change any state).
 /// </summary>
-public sealed class SpmdStepRunner : IStepRunner, IDisposable
+public sealed class SpmdStepRunner : IStepRunner, ICheckpointable, IDisposable
 {
     private readonly SpmdExecutor _train;
     private readonly CpuDevice _evalDevice = new(0);
@@ -50,6 +51,12 @@ public sealed class SpmdStepRunner : IStepRunner, IDisposable
 
     /// <summary>Current full value of a parameter.</summary>
     public HostTensor Read(string name) => _train.Read(name);
+
+    public IReadOnlyList<PersistentTensor> PersistentTensors => _train.PersistentTensors;
+
+    public HostTensor ReadShard(string name, int rank) => _train.ReadShard(name, rank);
+
+    public void WriteShard(string name, int rank, HostTensor value) => _train.WriteShard(name, rank, value);
 
     public void Dispose()
     {

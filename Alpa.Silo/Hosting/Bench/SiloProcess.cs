@@ -32,18 +32,28 @@ public sealed partial class SiloProcess : IAsyncDisposable
     /// <summary>Everything the silo wrote to stderr so far (its console log).</summary>
     public string Log => string.Join('\n', _log);
 
-    /// <summary>Starts <c>alpa silo --listen <paramref name="address"/> …</c> and waits for it to join.</summary>
+    /// <summary>
+    /// Starts <c>alpa silo --listen <paramref name="address"/> …</c> and waits for it to join.
+    /// <paramref name="launcher"/> runs it through another command that execs it, e.g. <c>ip netns exec NS</c>.
+    /// </summary>
     public static async Task<SiloProcess> StartAsync(string address, IEnumerable<string> arguments, string workDirectory,
-        IReadOnlyDictionary<string, string>? environment = null, TimeSpan? readyTimeout = null)
+        IReadOnlyDictionary<string, string>? environment = null, TimeSpan? readyTimeout = null, IReadOnlyList<string>? launcher = null)
     {
         Directory.CreateDirectory(workDirectory);
-        var info = new ProcessStartInfo(DotnetHost())
+        var info = new ProcessStartInfo(launcher is { Count: > 0 } ? launcher[0] : DotnetHost())
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
             WorkingDirectory = workDirectory,
         };
+        if (launcher is { Count: > 0 })
+        {
+            foreach (var word in launcher.Skip(1).Append(DotnetHost()))
+            {
+                info.ArgumentList.Add(word);
+            }
+        }
         info.ArgumentList.Add(typeof(SiloProcess).Assembly.Location);
         info.ArgumentList.Add("silo");
         info.ArgumentList.Add("--listen");

@@ -23,6 +23,7 @@ public sealed partial class MembershipService(
     ILogger<MembershipService> logger) : BackgroundService
 {
     private readonly TaskCompletionSource _joined = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private bool _initialized;
 
     /// <summary>Completes when the silo first becomes active.</summary>
     public Task Joined => _joined.Task;
@@ -32,12 +33,16 @@ public sealed partial class MembershipService(
         await WaitForStartAsync(stoppingToken).ConfigureAwait(false);
         try
         {
-            await table.InitializeAsync(stoppingToken).ConfigureAwait(false);
             await JoinAsync(stoppingToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
         {
             LogJoinFailed(e, e.Message);
+            if (e is JoinRefusedException)
+            {
+                // One plain line for whoever reads the journal or the terminal, besides the log event.
+                await Console.Error.WriteLineAsync($"alpa silo: refused to join: {e.Message}").ConfigureAwait(false);
+            }
             _joined.TrySetException(e);
             Environment.ExitCode = 3;
             lifetime.StopApplication();
@@ -71,10 +76,19 @@ public sealed partial class MembershipService(
         {
             try
             {
+                if (!_initialized)
+                {
+                    await table.InitializeAsync(token).ConfigureAwait(false);
+                    _initialized = true;
+                }
                 if (await TryJoinOnceAsync(token).ConfigureAwait(false))
                 {
                     return;
                 }
+            }
+            catch (UnauthorizedCallException e)
+            {
+                throw new JoinRefusedException($"the cluster rejected this silo's credentials ({e.Message}); give --secret-file the cluster's secret file");
             }
             catch (GrainCallException e) when (DateTimeOffset.UtcNow < giveUp)
             {

@@ -13,7 +13,8 @@ namespace Alpa.Silo.Hosting.Membership;
 /// provider: each write bumps the cluster's version row only if it still holds the version the
 /// writer read, in the same transaction as the row change.
 /// </summary>
-public sealed class PostgresMembershipTable(string connectionString, string clusterId) : IMembershipTable, IAsyncDisposable
+public sealed partial class PostgresMembershipTable(string connectionString, string clusterId, ClusterAdmission admission)
+    : IMembershipTable, IAsyncDisposable
 {
     private const long MigrationLock = 7412001;
     private readonly NpgsqlDataSource _source = Open(connectionString);
@@ -26,22 +27,17 @@ public sealed class PostgresMembershipTable(string connectionString, string clus
         await ExecuteAsync(connection, tx,
             "CREATE TABLE IF NOT EXISTS alpa_schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
             cancellationToken).ConfigureAwait(false);
-        foreach (var (name, sql) in Migrations())
+        var known = Migrations().ToList();
+        var applied = await AppliedMigrationsAsync(connection, tx, cancellationToken).ConfigureAwait(false);
+        RefuseUnknownSchema(applied, known.Select(m => m.Name).ToList());
+        foreach (var (name, sql) in known.Where(m => !applied.Contains(m.Name)))
         {
-            await using var check = new NpgsqlCommand("SELECT count(*) FROM alpa_schema_migrations WHERE name = @n", connection, tx);
-            check.Parameters.AddWithValue("n", name);
-            if ((long)(await check.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))! == 0)
-            {
-                await ExecuteAsync(connection, tx, sql, cancellationToken).ConfigureAwait(false);
-                await using var record = new NpgsqlCommand("INSERT INTO alpa_schema_migrations (name) VALUES (@n)", connection, tx);
-                record.Parameters.AddWithValue("n", name);
-                await record.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            }
+            await ExecuteAsync(connection, tx, sql, cancellationToken).ConfigureAwait(false);
+            await using var record = new NpgsqlCommand("INSERT INTO alpa_schema_migrations (name) VALUES (@n)", connection, tx);
+            record.Parameters.AddWithValue("n", name);
+            await record.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
-        await using var ensure = new NpgsqlCommand(
-            "INSERT INTO alpa_membership_version (cluster_id) VALUES (@c) ON CONFLICT DO NOTHING", connection, tx);
-        ensure.Parameters.AddWithValue("c", clusterId);
-        await ensure.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        await EnsureClusterAsync(connection, tx, cancellationToken).ConfigureAwait(false);
         await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
 

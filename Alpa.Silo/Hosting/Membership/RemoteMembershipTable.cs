@@ -8,11 +8,21 @@ namespace Alpa.Silo.Hosting.Membership;
 /// <c>--membership static:ADDR:PORT</c> on a silo that is not the primary: the table lives in the
 /// primary silo and is reached through its <see cref="IMembershipTableGrain"/>.
 /// </summary>
-public sealed class RemoteMembershipTable(IGrainFactory grains, string primary) : IMembershipTable
+public sealed class RemoteMembershipTable(IGrainFactory grains, string primary, string clusterId) : IMembershipTable
 {
     private IMembershipTableGrain Table => grains.GetGrain<IMembershipTableGrain>(primary);
 
-    public Task InitializeAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    /// <summary>Checks that the primary belongs to this silo's cluster (a call with a wrong secret fails here with 401).</summary>
+    public async Task InitializeAsync(CancellationToken cancellationToken)
+    {
+        var info = await grains.GetGrain<ISiloGrain>(primary).GetInfoAsync(cancellationToken).ConfigureAwait(false);
+        if (info.ClusterId != clusterId)
+        {
+            throw new JoinRefusedException(
+                $"the primary silo {primary} belongs to cluster '{info.ClusterId}', but this silo was started with cluster id '{clusterId}'; " +
+                "give every silo the same --cluster-id (Silo:ClusterId)");
+        }
+    }
 
     public Task<MembershipSnapshot> ReadAllAsync(CancellationToken cancellationToken) => Table.ReadAllAsync(cancellationToken);
 

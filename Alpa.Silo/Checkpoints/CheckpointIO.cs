@@ -1,0 +1,84 @@
+using System.Diagnostics;
+using Alpa.Kernels;
+
+namespace Alpa.Silo.Checkpoints;
+
+/// <summary>A parameter or optimizer state a runner keeps, and how it is laid out there.</summary>
+/// <param name="Name">Stable name (graph node name).</param>
+/// <param name="Kind"><c>parameter</c> or <c>state</c>.</param>
+/// <param name="Dtype">Logical dtype name.</param>
+/// <param name="Layout">Global shape, spec and mesh in this runner.</param>
+public sealed record PersistentTensor(string Name, string Kind, string Dtype, TensorLayout Layout);
+
+/// <summary>
+/// What can be checkpointed: a set of sharded tensors and access to each rank's block. A single
+/// device, an SPMD mesh and a pipeline stage's mesh worker implement the same three members.
+/// </summary>
+public interface ICheckpointable
+{
+    /// <summary>Parameters and optimizer states with their layouts here.</summary>
+    IReadOnlyList<PersistentTensor> PersistentTensors { get; }
+
+    /// <summary>A host copy of rank <paramref name="rank"/>'s block of a tensor.</summary>
+    HostTensor ReadShard(string name, int rank);
+
+    /// <summary>Overwrites rank <paramref name="rank"/>'s block of a tensor.</summary>
+    void WriteShard(string name, int rank, HostTensor value);
+}
+
+/// <summary>Capturing a snapshot from, and restoring a checkpoint into, anything <see cref="ICheckpointable"/>.</summary>
+public static class CheckpointIO
+{
+    /// <summary>Copies every block that a checkpoint stores (distinct blocks only) to the host.</summary>
+    public static (CheckpointSnapshot Snapshot, double Seconds) Capture(ICheckpointable source, long step, ulong seed,
+                                                                        IReadOnlyDictionary<string, string> metadata)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        var clock = Stopwatch.StartNew();
+        var tensors = new List<SnapshotTensor>();
+        foreach (var t in source.PersistentTensors)
+        {
+            var shards = new HostTensor?[t.Layout.Mesh.Devices];
+            foreach (var (rank, _) in TileGeometry.UniqueTiles(t.Layout)) shards[rank] = source.ReadShard(t.Name, rank);
+            tensors.Add(new SnapshotTensor(t.Name, t.Kind, t.Dtype, t.Layout, shards));
+        }
+        var snapshot = new CheckpointSnapshot { Step = step, DataPosition = step, RngSeed = seed, Metadata = metadata, Tensors = tensors };
+        return (snapshot, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>
+    /// Loads every tensor of <paramref name="target"/> from <paramref name="checkpoint"/>, resharded to
+    /// the target's layouts. Optimizer states may be absent only when the checkpoint holds none at all
+    /// (parameters imported from safetensors): they keep their initial zeros. Returns the names of
+    /// states that were left at zero.
+    /// </summary>
+    public static IReadOnlyList<string> Restore(ICheckpointable target, Checkpoint checkpoint)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        var wanted = target.PersistentTensors;
+        var hasStates = checkpoint.Manifest.Tensors.Any(t => t.Kind == "state");
+        var extra = checkpoint.Names.Except(wanted.Select(w => w.Name), StringComparer.Ordinal).ToList();
+        if (extra.Count > 0)
+            throw new CheckpointException($"the checkpoint at {checkpoint.Path} holds tensors this model and optimizer lack: {Names(extra)} " +
+                                          "(was it saved with another model or --optimizer?)");
+        var missing = wanted.Where(w => !checkpoint.Contains(w.Name)).ToList();
+        if (missing.Any(m => m.Kind == "parameter" || hasStates))
+            throw new CheckpointException($"the checkpoint at {checkpoint.Path} lacks {Names(missing.Select(m => m.Name))} " +
+                                          "(was it saved with another model or --optimizer?)");
+        foreach (var t in wanted.Where(w => checkpoint.Contains(w.Name)))
+        {
+            var saved = checkpoint.Entry(t.Name);
+            if (saved.Dtype != t.Dtype)
+                throw new CheckpointException($"'{t.Name}' is {saved.Dtype} in the checkpoint, {t.Dtype} in this model");
+            for (var r = 0; r < t.Layout.Mesh.Devices; r++) target.WriteShard(t.Name, r, checkpoint.ReadShard(t.Name, t.Layout, r));
+        }
+        return [.. missing.Select(m => m.Name)];
+    }
+
+    private static string Names(IEnumerable<string> names)
+    {
+        var list = names.ToList();
+        return string.Join(", ", list.Take(4).Select(n => $"'{n}'")) + (list.Count > 4 ? $" and {list.Count - 4} more" : "");
+    }
+}
