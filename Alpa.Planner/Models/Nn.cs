@@ -39,6 +39,18 @@ internal static class Nn
         return b.BatchNorm(x, gamma, beta, 1e-5, name);
     }
 
+    /// <summary>
+    /// Part <paramref name="k"/> (0 = q, 1 = k, 2 = v) of a fused qkv projection [B, s, 3h], split into
+    /// heads: [B, nh, s, d]. Nodes are named <c>{name}</c>, <c>{name}.split</c>, <c>{name}.heads</c>.
+    /// </summary>
+    public static Node Heads(GraphBuilder b, Node qkv, int k, string name, long heads)
+    {
+        var (batch, seq, hidden) = (qkv.Shape[0], qkv.Shape[1], qkv.Shape[2] / 3);
+        var part = b.Slice(qkv, 2, k * hidden, (k + 1) * hidden, name);
+        var split = Reshape(b, part, $"{name}.split", batch, seq, heads, hidden / heads);
+        return Transpose(b, split, $"{name}.heads", 0, 2, 1, 3);
+    }
+
     public static Node Reshape(GraphBuilder b, Node x, string name, params long[] shape) =>
         b.Op(OpKind.Reshape, [x], new OpAttrs { Shape = shape }, name);
 

@@ -78,13 +78,7 @@ internal sealed class TransformerLm
         using var _ = _b.Scope("attn");
         var d = _hidden / _heads;
         var qkv = Nn.Dense(_b, x, 3 * _hidden, "qkv");
-        Node Head(int k, string name)
-        {
-            var part = _b.Slice(qkv, 2, k * _hidden, (k + 1) * _hidden, name);
-            var split = Nn.Reshape(_b, part, $"{name}.split", _batch, _seq, _heads, d);
-            return Nn.Transpose(_b, split, $"{name}.heads", 0, 2, 1, 3);   // [B, nh, s, d]
-        }
-        var (q, k, v) = (Head(0, "q"), Head(1, "k"), Head(2, "v"));
+        var (q, k, v) = (Nn.Heads(_b, qkv, 0, "q", _heads), Nn.Heads(_b, qkv, 1, "k", _heads), Nn.Heads(_b, qkv, 2, "v", _heads));
         var scores = _b.MatMul(q, k, transB: true, name: "scores");            // [B, nh, s, s]
         var scaled = _b.Scale(scores, 1.0 / Math.Sqrt(d), "scaled");
         var masked = _b.CausalMask(scaled, Nn.MaskFill(x.DType), "masked");

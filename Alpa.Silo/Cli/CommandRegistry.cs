@@ -13,6 +13,7 @@ internal static class CommandRegistry
         new ProfileCommand(),
         new BaselineCommand(),
         new BenchCommand(),
+        new ServeCommand(),
         new SelftestCommand(),
         new SubmitCommand(),
         new StatusCommand(),

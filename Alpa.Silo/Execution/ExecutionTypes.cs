@@ -18,6 +18,12 @@ public sealed record ExecutorOptions
     public ulong Seed { get; init; } = 42;
     /// <summary>Measure the time of every node (two clock reads per node).</summary>
     public bool Profile { get; init; } = true;
+    /// <summary>
+    /// Parameters and states owned by another executor on the same device, by node name: used
+    /// instead of allocating (and not disposed), so two programs (prefill and decode) share weights
+    /// and caches. Null: none.
+    /// </summary>
+    public IReadOnlyDictionary<string, Tensor>? Shared { get; init; }
 }
 
 /// <summary>Time spent in one op kind during a step.</summary>

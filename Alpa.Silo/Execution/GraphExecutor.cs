@@ -20,6 +20,7 @@ public sealed class GraphExecutor : IDisposable
     private readonly ExecutorOptions _options;
     private readonly Dictionary<int, Tensor> _persistent = [];
     private readonly bool[] _keep;
+    private readonly HashSet<int> _borrowed = [];
 
     public GraphExecutor(Graph graph, Device device, ExecutorOptions? options = null)
     {
@@ -33,6 +34,14 @@ public sealed class GraphExecutor : IDisposable
         foreach (var n in graph.Nodes)
         {
             if (n.Op is not (OpKind.Parameter or OpKind.State)) continue;
+            if (_options.Shared?.TryGetValue(n.Name, out var shared) == true)
+            {
+                if (!shared.Shape.SequenceEqual(n.Shape.AsSpan()))
+                    throw new ExecutionException($"shared '{n.Name}' has shape [{string.Join(", ", shared.Shape.ToArray())}], the graph wants {n.Shape}") { Field = n.Name };
+                _persistent[n.Id] = shared;
+                _borrowed.Add(n.Id);
+                continue;
+            }
             var t = device.Allocate(n.DType.ToElementType(), n.Shape.AsSpan());
             if (n.DType == DType.I32) t.Ints().Clear();
             else if (n.Op == OpKind.State) t.Floats().Clear();
@@ -50,6 +59,9 @@ public sealed class GraphExecutor : IDisposable
 
     /// <summary>The current value of a parameter or state, copied to the host.</summary>
     public HostTensor Read(string name) => _device.CopyToHost(Persistent(name));
+
+    /// <summary>The device tensor of a parameter or state (to share it with another program, see <see cref="ExecutorOptions.Shared"/>).</summary>
+    public Tensor PersistentTensor(string name) => Persistent(name);
 
     /// <summary>Overwrites a parameter or state (e.g. from a checkpoint).</summary>
     public void Write(string name, HostTensor value)
@@ -176,7 +188,8 @@ public sealed class GraphExecutor : IDisposable
 
     public void Dispose()
     {
-        foreach (var t in _persistent.Values) t.Dispose();
+        foreach (var (id, t) in _persistent)
+            if (!_borrowed.Contains(id)) t.Dispose();
         _persistent.Clear();
     }
 }

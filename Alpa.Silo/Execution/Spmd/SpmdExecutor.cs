@@ -43,8 +43,16 @@ public sealed partial class SpmdExecutor : IDisposable
     private readonly Dictionary<int, Tensor[]> _persistent = [];
     private readonly bool[] _keep;
 
+    private readonly HashSet<int> _borrowed = [];
+    private readonly bool _ownsDevices;
+
     /// <summary>Lowers and checks the whole plan before allocating anything.</summary>
-    public SpmdExecutor(Graph graph, IntraResult plan, ulong seed)
+    /// <param name="shareWith">
+    /// Another executor on the same mesh whose devices, and whose parameters and states of the same
+    /// name and sharding spec, this one uses instead of its own (prefill and decode programs share
+    /// weights and caches). It must outlive this one.
+    /// </param>
+    public SpmdExecutor(Graph graph, IntraResult plan, ulong seed, SpmdExecutor? shareWith = null)
     {
         ArgumentNullException.ThrowIfNull(graph);
         ArgumentNullException.ThrowIfNull(plan);
@@ -52,7 +60,10 @@ public sealed partial class SpmdExecutor : IDisposable
         _graph = graph;
         _plan = plan;
         var mesh = plan.Mesh;
-        _devices = [.. Enumerable.Range(0, mesh.Devices).Select(r => new CpuDevice(r))];
+        if (shareWith is not null && !shareWith._plan.Mesh.Shape.SequenceEqual(mesh.Shape))
+            throw new SpmdException($"programs that share state must run on the same mesh: ({string.Join(", ", mesh.Shape)}) vs ({string.Join(", ", shareWith._plan.Mesh.Shape)})");
+        _ownsDevices = shareWith is null;
+        _devices = shareWith?._devices ?? [.. Enumerable.Range(0, mesh.Devices).Select(r => new CpuDevice(r))];
         _collectives = new SharedMemoryCollectives(mesh.Devices);
         _comm = new MeshCommunicator(mesh, [.. _devices], _collectives);
         _keep = new bool[graph.Nodes.Count];
@@ -60,12 +71,39 @@ public sealed partial class SpmdExecutor : IDisposable
         if (graph.Loss is { } loss) _keep[loss.Id] = true;
         foreach (var u in graph.Updates) _keep[u.Value.Id] = true;
         foreach (var n in graph.Nodes)
-            if (n.Op is OpKind.Parameter or OpKind.State) _persistent[n.Id] = Initial(n, seed);
+        {
+            if (n.Op is not (OpKind.Parameter or OpKind.State)) continue;
+            if (shareWith?.Borrowable(n, _program[n.Id].Strategy.Output) is { } shards)
+            {
+                _persistent[n.Id] = shards;
+                _borrowed.Add(n.Id);
+            }
+            else _persistent[n.Id] = Initial(n, seed);
+        }
+    }
+
+    /// <summary>The shards of this executor's parameter or state named like <paramref name="n"/> when its shape and spec match.</summary>
+    private Tensor[]? Borrowable(Node n, Planner.Sharding.ShardingSpec spec) =>
+        _graph.TryGet(n.Name, out var mine) && mine.Op == n.Op && mine.Shape == n.Shape
+        && _program[mine.Id].Strategy.Output.Equals(spec) && _persistent.TryGetValue(mine.Id, out var shards) ? shards : null;
+
+    /// <summary>Overwrites a parameter or state with a full value (sharded here as the plan says).</summary>
+    public void Write(string name, HostTensor value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        if (!_graph.TryGet(name, out var node) || !_persistent.TryGetValue(node.Id, out var shards))
+            throw new ExecutionException($"the graph has no parameter or state named '{name}'") { Field = name };
+        if (!value.Shape.AsSpan().SequenceEqual(node.Shape.AsSpan()))
+            throw new ExecutionException($"'{name}' has shape {node.Shape}, the value has [{string.Join(", ", value.Shape)}]") { Field = name };
+        for (var r = 0; r < shards.Length; r++)
+            _devices[r].CopyFromHost(ShardLayout.Shard(value, _program[node.Id].Strategy.Output, _plan.Mesh, r), shards[r]);
     }
 
     public Graph Graph => _graph;
     public IntraResult Plan => _plan;
     public int Devices => _devices.Length;
+    /// <summary>Parameters and states this executor uses from the one it was told to share with.</summary>
+    public int SharedPersistent => _borrowed.Count;
 
     /// <summary>Bytes of parameters and optimizer states each device stores (element count × dtype size).</summary>
     public IReadOnlyList<long> PersistentBytes =>
@@ -288,8 +326,10 @@ public sealed partial class SpmdExecutor : IDisposable
 
     public void Dispose()
     {
-        foreach (var ts in _persistent.Values) DisposeAll(ts);
+        foreach (var (id, ts) in _persistent)
+            if (!_borrowed.Contains(id)) DisposeAll(ts);
         _persistent.Clear();
-        foreach (var d in _devices) d.Dispose();
+        if (_ownsDevices)
+            foreach (var d in _devices) d.Dispose();
     }
 }
