@@ -136,6 +136,7 @@ public sealed partial class SpmdExecutor : IDisposable
         var seconds = new (double, double)[_graph.Nodes.Count];
         try
         {
+            var pending = new List<Update>(_graph.Updates);
             foreach (var p in _program)
             {
                 var (t0, c0) = (System.Diagnostics.Stopwatch.GetTimestamp(), _comm.CollectiveSeconds);
@@ -143,10 +144,11 @@ public sealed partial class SpmdExecutor : IDisposable
                 seconds[p.Node.Id] = (System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalSeconds, _comm.CollectiveSeconds - c0);
                 foreach (var input in p.Node.Inputs) Release(input.Id, p.Node.Id, lastUse, values);
                 Release(p.Node.Id, p.Node.Id, lastUse, values);
+                ApplyDue(pending, p.Node.Id, values);
             }
             float? loss = _graph.Loss is { } l ? values[l.Id]![0].Floats()[0] : null;
             var outputs = _graph.Outputs.ToDictionary(o => o.Name, o => Gather(o, values[o.Id]!), StringComparer.Ordinal);
-            ApplyUpdates(values);
+            ApplyUpdates(values, pending);
             return new SpmdStepResult
             {
                 Loss = loss,
@@ -160,7 +162,7 @@ public sealed partial class SpmdExecutor : IDisposable
         finally
         {
             for (var i = 0; i < values.Length; i++)
-                if (!_persistent.ContainsKey(i) && values[i] is { } v) DisposeAll(v);
+                if (!_persistent.ContainsKey(i) && values[i] is { } v && !IsPersistentArray(v)) DisposeAll(v);
         }
     }
 
@@ -185,7 +187,7 @@ public sealed partial class SpmdExecutor : IDisposable
     /// <summary>Completes partial sums left by a deferred evaluation (e.g. accumulated over microbatches).</summary>
     internal Tensor[] CompleteDeferred(NodeProgram p, Tensor[] partial) => Complete(p, partial);
 
-    internal void ApplyUpdatesTo(Tensor[]?[] values) => ApplyUpdates(values);
+    internal void ApplyUpdatesTo(Tensor[]?[] values) => ApplyUpdates(values, _graph.Updates);
 
     private static readonly Func<NodeProgram, Tensor[], Tensor[]> DeferredCompletion = (_, y) => y;
 
@@ -265,18 +267,43 @@ public sealed partial class SpmdExecutor : IDisposable
         }
     }
 
-    private void ApplyUpdates(Tensor[]?[] values)
+    private void ApplyUpdates(Tensor[]?[] values, IEnumerable<Update> updates)
     {
-        foreach (var u in _graph.Updates)
+        foreach (var u in updates) Apply(u, values);
+    }
+
+    /// <summary>
+    /// Applies every pending update whose value exists and whose target nothing reads after node
+    /// <paramref name="at"/>, as the planner assumes (update values written in place, so the new
+    /// parameters and moments never live beside the old ones for the rest of the step). Later
+    /// readers of the value read the updated target.
+    /// </summary>
+    private void ApplyDue(List<Update> pending, int at, Tensor[]?[] values)
+    {
+        var lastUse = _graph.LastUse;
+        for (var i = 0; i < pending.Count; i++)
         {
-            var target = _persistent[u.Target.Id];
-            var value = Resharder.Reshard(_comm, values[u.Value.Id]!, _program[u.Value.Id].Strategy.Output,
-                                          _program[u.Target.Id].Strategy.Output, u.Value.Name, "update");
-            for (var r = 0; r < target.Length; r++)
-                if (!ReferenceEquals(target[r].Buffer, value[r].Buffer)) _devices[r].Copy(value[r], target[r]);
+            var u = pending[i];
+            if (values[u.Value.Id] is not { } value || IsPersistentArray(value) || lastUse[u.Target.Id] > at) continue;
+            Apply(u, values);
             DisposeAll(value);
+            values[u.Value.Id] = _persistent[u.Target.Id];
+            pending.RemoveAt(i--);
         }
     }
+
+    private void Apply(Update u, Tensor[]?[] values)
+    {
+        var target = _persistent[u.Target.Id];
+        var value = Resharder.Reshard(_comm, values[u.Value.Id]!, _program[u.Value.Id].Strategy.Output,
+                                      _program[u.Target.Id].Strategy.Output, u.Value.Name, "update");
+        for (var r = 0; r < target.Length; r++)
+            if (!ReferenceEquals(target[r].Buffer, value[r].Buffer)) _devices[r].Copy(value[r], target[r]);
+        DisposeAll(value);
+    }
+
+    /// <summary>True for a parameter's or state's own shards (a value that now aliases its updated target).</summary>
+    private bool IsPersistentArray(Tensor[] v) => _persistent.Values.Any(p => ReferenceEquals(p, v));
 
     private Tensor[] Initial(Node n, ulong seed)
     {
@@ -306,7 +333,7 @@ public sealed partial class SpmdExecutor : IDisposable
 
     private void Release(int id, int at, IReadOnlyList<int> lastUse, Tensor[]?[] values)
     {
-        if (lastUse[id] != at || _keep[id] || _persistent.ContainsKey(id) || values[id] is not { } v) return;
+        if (lastUse[id] != at || _keep[id] || _persistent.ContainsKey(id) || values[id] is not { } v || IsPersistentArray(v)) return;
         DisposeAll(v);
         values[id] = null;
     }
