@@ -82,7 +82,8 @@ public static class SiloHost
             .Add<IEchoGrain, EchoGrain>()
             .Add<IDirectoryGrain, DirectoryGrain>()
             .Add<IMembershipTableGrain, MembershipTableGrain>()
-            .Add<ICollectiveGrain, CollectiveGrain>());
+            .Add<ICollectiveGrain, CollectiveGrain>()
+            .Add<IMeshWorkerGrain, MeshWorkerGrain>());
         services.AddSingleton<GrainCatalog>();
         services.AddSingleton<SiloConnectionPool>();
         services.AddSingleton(sp => new GrainDirectory(sp.GetRequiredService<SiloIdentity>(), sp.GetRequiredService<MembershipView>(),
