@@ -38,7 +38,7 @@ public sealed class ClusterJobDriver(IGrainFactory grains, ClusterJob job)
     public async Task ReleaseAsync(CancellationToken cancellationToken = default)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        cts.CancelAfter(TimeSpan.FromSeconds(5));
+        cts.CancelAfter(TimeSpan.FromSeconds(2));
         var calls = Enumerable.Range(0, Stages).Select(s => Worker(s).ReleaseJobAsync(new ReleaseJobRequest(job.JobId), cts.Token));
         try
         {
