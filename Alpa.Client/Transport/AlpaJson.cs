@@ -14,7 +14,7 @@ namespace Alpa.Client.Transport;
 /// step), grain calls are small, and the dashboard and `--json` outputs reuse the same shapes;
 /// tensors never travel as JSON (they use the binary data plane).
 /// </summary>
-[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, UseStringEnumConverter = true)]
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, UseStringEnumConverter = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals)]
 [JsonSerializable(typeof(SiloInfo))]
 [JsonSerializable(typeof(PingRequest))]
 [JsonSerializable(typeof(PingReply))]
@@ -52,6 +52,8 @@ public static class AlpaJson
     {
         TypeInfoResolver = JsonTypeInfoResolver.Combine(AlpaJsonContext.Default, new DefaultJsonTypeInfoResolver()),
         Converters = { new JsonStringEnumConverter() },
+        // StepReply.Loss is NaN on all but the last stage.
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
     public static JsonTypeInfo TypeInfo(Type type) => Options.GetTypeInfo(type);

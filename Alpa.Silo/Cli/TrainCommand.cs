@@ -43,11 +43,14 @@ internal sealed class TrainCommand : ICommand
         new("eval-every", "N", "evaluate on held-out batches every N steps (default steps/4)"),
         new("profile", null, "print the time per op kind of the last step"),
         .. TrainCheckpoints.Options,
+        new("connect", "ADDR:PORT", "train on a running cluster: one pipeline stage per active silo, driven from this process (alpa train --connect ADDR:PORT [--secret-file F] --model M --steps N [--microbatches B] [--check] [--json])"),
+        new("secret-file", "F", "cluster secret for --connect"),
     ];
     public (int Min, int Max) Positionals => (0, 0);
 
     public int Run(CommandArgs args, CliContext context)
     {
+        if (args.Has("connect")) return ConnectTraining.Run(args, context);
         var modelName = args.Value("model") ?? throw new UsageException("--model is required (e.g. --model gpt-tiny)");
         var mode = Mode(args);
         var spec = ModelArgument.Load(modelName);

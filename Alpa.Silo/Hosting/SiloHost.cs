@@ -91,7 +91,8 @@ public static class SiloHost
             .Add<IMembershipTableGrain, MembershipTableGrain>()
             .Add<ICollectiveGrain, CollectiveGrain>()
             .Add<IJobsGrain, Jobs.JobsGrain>()
-            .Add<IDashboardGrain, Dashboard.DashboardGrain>());
+            .Add<IDashboardGrain, Dashboard.DashboardGrain>()
+            .Add<IMeshWorkerGrain, MeshWorkerGrain>());
         services.AddSingleton<GrainCatalog>();
         services.AddSingleton<SiloConnectionPool>();
         services.AddSingleton(sp => new GrainDirectory(sp.GetRequiredService<SiloIdentity>(), sp.GetRequiredService<MembershipView>(),
