@@ -1,19 +1,12 @@
 using System.Text.Json;
 using System.Xml.Linq;
 using Alpa.Silo.Cli;
+using static Alpa.Tests.Cli.InProcessCli;
 
 namespace Alpa.Tests.Baselines;
 
 public sealed class BaselineCliTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        using var o = new StringWriter();
-        using var e = new StringWriter();
-        var code = CliApp.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
-
     [Fact]
     public void BaselineJsonHasTheGridAndTheWinner()
     {

@@ -1,20 +1,13 @@
 using System.Text.Json;
 using Alpa.Silo.Checkpoints;
 using Alpa.Silo.Cli;
+using static Alpa.Tests.Cli.InProcessCli;
 
 namespace Alpa.Tests.Checkpoints;
 
 /// <summary><c>alpa train</c> with checkpoints, <c>alpa checkpoint inspect|export|import</c>, in process.</summary>
 public sealed class CheckpointCliTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        using var o = new StringWriter();
-        using var e = new StringWriter();
-        var code = CliApp.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
-
     [Fact]
     public void ExportImportRoundTripResumesFromTheSameWeights()
     {

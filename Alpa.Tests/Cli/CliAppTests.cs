@@ -1,18 +1,11 @@
 using System.Text.Json;
 using Alpa.Silo.Cli;
+using static Alpa.Tests.Cli.InProcessCli;
 
 namespace Alpa.Tests.Cli;
 
 public sealed class CliAppTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        using var o = new StringWriter();
-        using var e = new StringWriter();
-        var code = CliApp.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
-
     private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
 
     [Fact]

@@ -1,19 +1,12 @@
 using System.Text.Json;
 using Alpa.Silo.Cli;
+using static Alpa.Tests.Cli.InProcessCli;
 
 namespace Alpa.Tests.Cli;
 
 /// <summary><c>alpa train</c> with pipeline plans: <c>--plan FILE</c>, its refusals, <c>--timeline</c>.</summary>
 public sealed class TrainPipelineCliTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        using var o = new StringWriter();
-        using var e = new StringWriter();
-        var code = CliApp.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
-
     [Fact]
     public void APlanFileTrainsWithATimelineAndIsRefusedForAnotherModelOrCluster()
     {

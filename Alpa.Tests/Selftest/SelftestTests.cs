@@ -2,6 +2,7 @@ using System.Text.Json;
 using Alpa.Planner.Graph;
 using Alpa.Silo.Cli;
 using Alpa.Silo.Selftest;
+using static Alpa.Tests.Cli.InProcessCli;
 
 namespace Alpa.Tests.Selftest;
 
@@ -106,11 +107,4 @@ public sealed class SelftestTests
         Assert.Contains("unknown backend 'tpu'", err);
     }
 
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        using var o = new StringWriter();
-        using var e = new StringWriter();
-        var code = CliApp.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
 }

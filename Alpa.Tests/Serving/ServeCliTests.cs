@@ -6,10 +6,8 @@ public sealed class ServeCliTests
 {
     private static (int Code, string Err) Run(params string[] args)
     {
-        using var o = new StringWriter();
-        using var e = new StringWriter();
-        var code = CliApp.Run(args, o, e);
-        return (code, e.ToString());
+        var (code, _, err) = Cli.InProcessCli.Run(args);
+        return (code, err);
     }
 
     [Theory]
