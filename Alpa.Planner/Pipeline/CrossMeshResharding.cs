@@ -130,7 +130,7 @@ public static partial class CrossMeshResharding
     }
 
     /// <summary>Blocks dim <paramref name="dim"/> is cut into on a side.</summary>
-    internal static int Parts(ReshardingSide side, int dim) => side.Spec[dim] switch
+    public static int Parts(ReshardingSide side, int dim) => side.Spec[dim] switch
     {
         DimSharding.S0 => side.Mesh.N0,
         DimSharding.S1 => side.Mesh.N1,
@@ -139,13 +139,7 @@ public static partial class CrossMeshResharding
     };
 
     /// <summary>Block of dim <paramref name="dim"/> held by logical device <paramref name="k"/> (k = i·n1 + j).</summary>
-    internal static int BlockOf(ReshardingSide side, int dim, int k) => side.Spec[dim] switch
-    {
-        DimSharding.S0 => k / side.Mesh.N1,
-        DimSharding.S1 => k % side.Mesh.N1,
-        DimSharding.S01 => k,
-        _ => 0,
-    };
+    internal static int BlockOf(ReshardingSide side, int dim, int k) => ShardingSpec.BlockIndex(side.Spec[dim], k, side.Mesh.N1);
 
     /// <summary>
     /// The common refinement of both block grids: per dim the union of both sides' block boundaries,

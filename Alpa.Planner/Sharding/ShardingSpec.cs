@@ -78,6 +78,18 @@ public sealed class ShardingSpec : IEquatable<ShardingSpec>
     public int Rank => _dims.Length;
     public DimSharding this[int dim] => _dims[dim];
 
+    /// <summary>
+    /// The block of a dim with sharding <paramref name="d"/> that logical device
+    /// <paramref name="rank"/> = i·n1 + j holds: i on S0, j on S1, the rank itself on S01, 0 when replicated.
+    /// </summary>
+    public static int BlockIndex(DimSharding d, int rank, int n1) => d switch
+    {
+        DimSharding.S0 => rank / n1,
+        DimSharding.S1 => rank % n1,
+        DimSharding.S01 => rank,
+        _ => 0,
+    };
+
     /// <summary>Bit mask of mesh axes a dim sharding uses (bit 0: axis 0, bit 1: axis 1).</summary>
     public static int Mask(DimSharding d) => d switch
     {

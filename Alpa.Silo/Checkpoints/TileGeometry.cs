@@ -20,17 +20,7 @@ public static class TileGeometry
     };
 
     /// <summary>Block index rank <paramref name="rank"/> holds on a dim (as ShardLayout.Block, on a bare mesh shape).</summary>
-    public static int Block(DimSharding d, int rank, MeshShape mesh)
-    {
-        var (i, j) = (rank / mesh.N1, rank % mesh.N1);
-        return d switch
-        {
-            DimSharding.S0 => i,
-            DimSharding.S1 => j,
-            DimSharding.S01 => i * mesh.N1 + j,
-            _ => 0,
-        };
-    }
+    public static int Block(DimSharding d, int rank, MeshShape mesh) => ShardingSpec.BlockIndex(d, rank, mesh.N1);
 
     /// <summary>The block of the global tensor that <paramref name="rank"/> holds.</summary>
     public static Box TileOf(TensorLayout layout, int rank)

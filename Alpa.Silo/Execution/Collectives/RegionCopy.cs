@@ -19,14 +19,8 @@ internal static class RegionCopy
         var offset = new long[shape.Count];
         for (var d = 0; d < shape.Count; d++)
         {
-            var (parts, block) = side.Spec[d] switch
-            {
-                DimSharding.S0 => (side.Mesh.N0, k / side.Mesh.N1),
-                DimSharding.S1 => (side.Mesh.N1, k % side.Mesh.N1),
-                DimSharding.S01 => (side.Mesh.N0 * side.Mesh.N1, k),
-                _ => (1, 0),
-            };
-            offset[d] = shape[d] / parts * block;
+            var parts = CrossMeshResharding.Parts(side, d);
+            offset[d] = shape[d] / parts * ShardingSpec.BlockIndex(side.Spec[d], k, side.Mesh.N1);
         }
         return offset;
     }

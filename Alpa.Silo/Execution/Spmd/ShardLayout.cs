@@ -16,17 +16,7 @@ public static class ShardLayout
     public static (int I, int J) Coordinates(int rank, LogicalMesh mesh) => (rank / mesh.N1, rank % mesh.N1);
 
     /// <summary>The block of dim sharding <paramref name="d"/> that <paramref name="rank"/> holds.</summary>
-    public static int Block(DimSharding d, int rank, LogicalMesh mesh)
-    {
-        var (i, j) = Coordinates(rank, mesh);
-        return d switch
-        {
-            DimSharding.S0 => i,
-            DimSharding.S1 => j,
-            DimSharding.S01 => i * mesh.N1 + j,
-            _ => 0,
-        };
-    }
+    public static int Block(DimSharding d, int rank, LogicalMesh mesh) => ShardingSpec.BlockIndex(d, rank, mesh.N1);
 
     /// <summary>Per-device shape of a tensor of <paramref name="full"/> shape.</summary>
     public static long[] LocalShape(Shape full, ShardingSpec spec, LogicalMesh mesh)
