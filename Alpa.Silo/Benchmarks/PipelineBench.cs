@@ -9,6 +9,7 @@ using Alpa.Planner.Pipeline;
 using Alpa.Planner.Planning;
 using Alpa.Planner.Plans;
 using Alpa.Planner.Training;
+using Alpa.Silo.Execution.Bench;
 using Alpa.Silo.Execution.Pipeline;
 using Alpa.Silo.Execution.Spmd;
 using Alpa.Silo.Training;
@@ -43,6 +44,7 @@ public static class PipelineBench
             Measure("mlp: 4 stages × (1,1), B = 8, 1F1B", "mlp", Local, [(1, 1, 1, 1), (1, 1, 1, 1), (1, 1, 1, 1), (1, 1, 1, 1)], 8, PipelineSchedule.OneFOneB, log),
         };
         var (one, two) = DataParallel(Local(2), log);
+        var path = StagePathBench.Run(local4, 4, log);
         var after = BenchMachine.LoadAverage();
         var md = new StringBuilder()
             .AppendLine("# Pipeline execution on local CPU devices vs the simulator")
@@ -50,7 +52,7 @@ public static class PipelineBench
             .AppendLine($"- command: `{command}`")
             .AppendLine($"- machine: {BenchMachine.Describe()}; load average before: {before}, after: {after} (the cores are shared)")
             .AppendLine($"- date: {BenchMachine.Date()}")
-            .AppendLine($"- cluster spec: measured local:1xD for each plan's D (local:1x4: GEMM {local4.Device.PeakF32Flops / 1e9:F1} GFLOP/s per device, copy {local4.Device.MemoryBytesPerSecond / 1e9:F1} GB/s)")
+            .AppendLine($"- cluster spec: measured local:1xD for each plan's D by `alpa profile`'s probe, the same spec for every plan of that D; local:1x4: {Describe(local4)}")
             .AppendLine($"- each row: median of {Steps} steps after {Warmup} warm-up steps; predicted = the simulator on the executed lists")
             .AppendLine()
             .AppendLine("| plan | measured step | predicted step | measured / predicted | driver wait / step |")
@@ -59,33 +61,36 @@ public static class PipelineBench
             md.AppendLine($"| {r.Name} | {r.MeasuredSeconds * 1e3:F1} ms | {r.PredictedSeconds * 1e3:F1} ms | {r.MeasuredSeconds / r.PredictedSeconds:F2} | {100 * r.DriverWaitSeconds / r.MeasuredSeconds:F2} % |");
         md.AppendLine()
           .AppendLine($"Data parallel, gpt-tiny batch 16 (one whole-graph ILP step, parameters replicated, batch split): 1 device {one:F1} tokens/s, 2 devices {two:F1} tokens/s = {two / one:F2}×.");
+        AppendPath(md, path);
         return md.ToString();
+    }
+
+    private static void AppendPath(StringBuilder md, (StagePathBench.PathCost Spmd, StagePathBench.PathCost Pipeline, int Different, int Heavy) path)
+    {
+        md.AppendLine()
+          .AppendLine($"## One stage: pipeline path vs SPMD path (gpt-tiny, batch 16, mesh (1, 4), {path.Different} of {path.Heavy} heavy-op strategies differ)")
+          .AppendLine()
+          .AppendLine("| path | CPU / step | wall / step | allocated / step | GCs / step | collectives / step | sent bytes / device / step |")
+          .AppendLine("|---|---|---|---|---|---|---|");
+        foreach (var c in new[] { path.Spmd, path.Pipeline })
+            md.AppendLine($"| {c.Name} | {c.CpuSeconds * 1e3:F1} ms | {c.WallSeconds * 1e3:F1} ms | {c.AllocatedBytes / 1e6:F2} MB | {c.Collections:F2} | {c.Collectives:F1} | {c.CollectiveBytes / 1e3:F1} kB |");
     }
 
     private static Row Measure(string name, string model, Func<int, ClusterSpec> local, (int H, int D, int N0, int N1)[] meshes, int b, PipelineSchedule schedule, TextWriter log)
     {
         var cluster = local(meshes.Sum(m => m.H * m.D));
         log.WriteLine($"pipeline bench: {name} …");
-        var spec = ModelZoo.Get(model);
-        var layers = spec.LayerCount;
-        var keys = meshes.Select((m, i) => new StageKey(i * layers / meshes.Length, (i + 1) * layers / meshes.Length - 1,
-                                                         new SubmeshShape(m.H, m.D), new LogicalMeshShape(m.N0, m.N1))).ToArray();
-        var options = new TrainingOptions();
-        var plan = AutoPlanner.Plan(spec, cluster, new AutoPlanOptions { Layers = layers, FixedStages = keys, Microbatches = b, Schedule = schedule, Training = options, Remat = false }).Plan;
-        var micro = TrainingGraph.Build(spec.Build(spec.Batch / b), options);
-        var forward = spec.Build();
-        using var runner = new PipelineStepRunner(forward, micro, plan, cluster, 0);
-        var data = new SyntheticData(forward, 0);
+        using var run = LocalPipeline.Create(ModelZoo.Get(model), cluster, meshes, b, schedule);
         var times = new List<double>();
         var waits = new List<double>();
         for (var step = 0; step < Warmup + Steps; step++)
         {
-            runner.TrainStep(data.Batch(step), 1e-3f, step + 1);
+            run.Step(step);
             if (step < Warmup) continue;
-            times.Add(runner.LastStep!.Seconds);
-            waits.Add(runner.LastStep.Workers.Max(w => w.WaitSeconds));
+            times.Add(run.Runner.LastStep!.Seconds);
+            waits.Add(run.Runner.LastStep.Workers.Max(w => w.WaitSeconds));
         }
-        var predicted = PipelineSimulator.Simulate(runner.Plan).StepSeconds;
+        var predicted = PipelineSimulator.Simulate(run.Runner.Plan).StepSeconds;
         return new Row(name, Median(times), predicted, Median(waits));
     }
 
@@ -117,6 +122,14 @@ public static class PipelineBench
             if (step >= Warmup) times.Add(Stopwatch.GetElapsedTime(t).TotalSeconds);
         }
         return Median(times);
+    }
+
+    private static string Describe(ClusterSpec c)
+    {
+        var r = c.Overheads;
+        return $"GEMM {c.Device.PeakF32Flops / 1e9:F1} GFLOP/s per device, element-wise {c.Device.MemoryBytesPerSecond / 1e9:F1} GB/s, " +
+               $"per op {r.OpSeconds * 1e6:F1} µs, per GEMM call +{r.MatmulSeconds * 1e6:F1} µs, per instruction {r.InstructionSeconds * 1e6:F1} µs, " +
+               $"per RUN +{r.RunSeconds * 1e6:F1} µs, per transfer +{r.TransferSeconds * 1e6:F1} µs";
     }
 
     private static double Median(List<double> xs) => xs.Order().ElementAt(xs.Count / 2);

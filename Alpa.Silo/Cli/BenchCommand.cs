@@ -69,7 +69,7 @@ internal sealed class BenchCommand : ICommand
 
     private static int Pipeline(CommandArgs args, CliContext context)
     {
-        var md = PipelineBench.Run(d => LocalClusterProbe.Measure(1, d), context.Err, Command(args));
+        var md = PipelineBench.Run(d => LocalClusterProbe.Measure(1, d, runtime: true), context.Err, Command(args));
         var path = Path.Combine(BenchMachine.ResultsFolder(), "pipeline.md");
         File.WriteAllText(path, md);
         context.Out.Write(md);
