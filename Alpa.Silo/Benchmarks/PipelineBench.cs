@@ -43,7 +43,7 @@ public static class PipelineBench
             Measure("gpt-tiny: 2 stages × (1,2), B = 4, 1F1B", "gpt-tiny", Local, [(1, 2, 1, 2), (1, 2, 1, 2)], 4, PipelineSchedule.OneFOneB, log),
             Measure("mlp: 4 stages × (1,1), B = 8, 1F1B", "mlp", Local, [(1, 1, 1, 1), (1, 1, 1, 1), (1, 1, 1, 1), (1, 1, 1, 1)], 8, PipelineSchedule.OneFOneB, log),
         };
-        var (one, two) = DataParallel(Local(2), log);
+        var parallel = DataParallelBench.Run(Local(2), log);
         var path = StagePathBench.Run(local4, 4, log);
         var after = BenchMachine.LoadAverage();
         var md = new StringBuilder()
@@ -59,8 +59,7 @@ public static class PipelineBench
             .AppendLine("|---|---|---|---|---|");
         foreach (var r in rows)
             md.AppendLine($"| {r.Name} | {r.MeasuredSeconds * 1e3:F1} ms | {r.PredictedSeconds * 1e3:F1} ms | {r.MeasuredSeconds / r.PredictedSeconds:F2} | {100 * r.DriverWaitSeconds / r.MeasuredSeconds:F2} % |");
-        md.AppendLine()
-          .AppendLine($"Data parallel, gpt-tiny batch 16 (one whole-graph ILP step, parameters replicated, batch split): 1 device {one:F1} tokens/s, 2 devices {two:F1} tokens/s = {two / one:F2}×.");
+        DataParallelBench.Append(md, parallel);
         AppendPath(md, path);
         return md.ToString();
     }
@@ -92,36 +91,6 @@ public static class PipelineBench
         }
         var predicted = PipelineSimulator.Simulate(run.Runner.Plan).StepSeconds;
         return new Row(name, Median(times), predicted, Median(waits));
-    }
-
-    private static (double One, double Two) DataParallel(ClusterSpec cluster, TextWriter log)
-    {
-        log.WriteLine("pipeline bench: data parallel 1 vs 2 devices …");
-        var spec = ModelZoo.Get("gpt-tiny");
-        var forward = spec.Build();
-        var training = TrainingGraph.Build(forward, new TrainingOptions());
-        var data = new SyntheticData(forward, 0);
-        var tokens = forward.Inputs.First(n => n.Name == "tokens").Shape.Elements;
-        var pins = training.Nodes.Where(n => n.Op == OpKind.Parameter || (n.Op == OpKind.Input && n.Shape.Rank > 0))
-            .ToDictionary(n => n.Name, n => (IReadOnlyList<string>)[.. n.Op == OpKind.Input ? ["S1"] : new[] { "R" }, .. Enumerable.Repeat("R", n.Shape.Rank - 1)]);
-        var mesh = LogicalMesh.Create(cluster, 1, 2);
-        var plan = IntraOpPass.Run(training, mesh, new IntraOptions { FixedSpecs = pins });
-        using var device = LocalStepRunner.CreateCpuDevice();
-        using var single = new LocalStepRunner(forward, training, device, 0);
-        using var sharded = new SpmdStepRunner(forward, training, plan, 0);
-        return (tokens / StepSeconds(single, data), tokens / StepSeconds(sharded, data));
-    }
-
-    private static double StepSeconds(IStepRunner runner, SyntheticData data)
-    {
-        var times = new List<double>();
-        for (var step = 0; step < Warmup + Steps; step++)
-        {
-            var t = Stopwatch.GetTimestamp();
-            runner.TrainStep(data.Batch(step), 1e-3f, step + 1);
-            if (step >= Warmup) times.Add(Stopwatch.GetElapsedTime(t).TotalSeconds);
-        }
-        return Median(times);
     }
 
     private static string Describe(ClusterSpec c)

@@ -34,14 +34,34 @@ public static class StagePathBench
         log.WriteLine($"stage path bench: gpt-tiny on mesh (1, {devices}), SPMD …");
         var plan = IntraOpPass.Run(training, LogicalMesh.Create(cluster.WithShape(1, devices), 1, devices));
         PathCost spmd;
+        List<CollectiveRecord> spmdLog;
         using (var runner = new SpmdStepRunner(forward, training, plan, 0))
+        {
             spmd = Measure("SPMD executor (intra-only)", s => runner.TrainStep(data.Batch(s), 1e-3f, s + 1),
                            () => runner.LastStep!.Collectives.Count, () => runner.LastStep!.Collectives.Sum(c => c.SentBytesPerDevice));
+            spmdLog = [.. runner.LastStep!.Collectives];
+        }
         log.WriteLine("stage path bench: the same as a 1-stage pipeline …");
         using var pipeline = LocalPipeline.Create(spec, cluster.WithShape(1, devices), [(1, devices, 1, devices)], 1, PipelineSchedule.OneFOneB);
         var comm = pipeline.Runner.Workers[0].Runtime.Executor.Communicator;
-        var pipe = Measure("pipeline: 1 stage, B = 1", s => { comm.ClearLog(); pipeline.Step(s); },
+        var pipe = Measure("pipeline: 1 stage, B = 1", pipeline.Step,
                            () => comm.Log.Count, () => comm.Log.Sum(c => c.SentBytesPerDevice));
+        foreach (var (label, records) in new[] { ("spmd", spmdLog), ("pipeline", comm.Log.ToList()) })
+            foreach (var g in records.GroupBy(c => (c.Source, c.Kind, c.Axes)).OrderBy(g => g.Key.ToString(), StringComparer.Ordinal))
+                log.WriteLine($"    {label}: {g.Key.Source} {g.Key.Kind}@{g.Key.Axes}: {g.Count()} calls, {g.Sum(c => c.SentBytesPerDevice) / 1e3:F1} kB: {string.Join(" ", g.Select(c => c.Tensor).Take(6))}");
+        var runtime = pipeline.Runner.Workers[0].Runtime;
+        var direct = Measure("its stage runtime called directly (no worker, no driver)", s =>
+        {
+            comm.ClearLog();
+            var micro = Execution.Pipeline.Microbatches.Split(data.Batch(s), 1)[0];
+            var outputs = runtime.Forward(micro, []);
+            var grads = runtime.Backward(micro, [outputs.Stash]);
+            outputs.Stash.Dispose();
+            foreach (var g in grads.Values) g.Dispose();
+            runtime.Collective(0, 1);
+            runtime.Update(1e-3f, s + 1);
+        }, () => comm.Log.Count, () => comm.Log.Sum(c => c.SentBytesPerDevice));
+        log.WriteLine($"  direct stage runtime: CPU {direct.CpuSeconds * 1e3:F1} ms, wall {direct.WallSeconds * 1e3:F1} ms, {direct.Collectives} collectives");
         var chosen = pipeline.Runner.Plan.Stages[0].Strategies;
         var different = chosen.Count(kv => plan.Strategies.TryGetValue(kv.Key, out var id) && id != kv.Value);
         return (spmd, pipe, different, chosen.Count);
