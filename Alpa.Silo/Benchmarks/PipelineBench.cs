@@ -24,7 +24,10 @@ namespace Alpa.Silo.Benchmarks;
 public static class PipelineBench
 {
     /// <summary>One plan measured.</summary>
-    public sealed record Row(string Name, double MeasuredSeconds, double PredictedSeconds, double DriverWaitSeconds);
+    /// <param name="Forward">Stage 0's median forward RUN: measured and predicted seconds.</param>
+    /// <param name="Backward">Stage 0's median backward RUN: measured and predicted seconds.</param>
+    public sealed record Row(string Name, double MeasuredSeconds, double PredictedSeconds, double DriverWaitSeconds,
+                             (double Measured, double Predicted) Forward, (double Measured, double Predicted) Backward);
 
     private const int Warmup = 2, Steps = 5;
 
@@ -42,6 +45,8 @@ public static class PipelineBench
             Measure("gpt-tiny: 2 stages × (1,1), B = 8, GPipe", "gpt-tiny", Local, [(1, 1, 1, 1), (1, 1, 1, 1)], 8, PipelineSchedule.GPipe, log),
             Measure("gpt-tiny: 2 stages × (1,2), B = 4, 1F1B", "gpt-tiny", Local, [(1, 2, 1, 2), (1, 2, 1, 2)], 4, PipelineSchedule.OneFOneB, log),
             Measure("mlp: 4 stages × (1,1), B = 8, 1F1B", "mlp", Local, [(1, 1, 1, 1), (1, 1, 1, 1), (1, 1, 1, 1), (1, 1, 1, 1)], 8, PipelineSchedule.OneFOneB, log),
+            Measure("mlp: 2 stages × (1,2), B = 4, GPipe", "mlp", Local, [(1, 2, 1, 2), (1, 2, 1, 2)], 4, PipelineSchedule.GPipe, log),
+            Measure("moe-tiny: 2 stages × (1,1), B = 4, 1F1B", "moe-tiny", Local, [(1, 1, 1, 1), (1, 1, 1, 1)], 4, PipelineSchedule.OneFOneB, log),
         };
         var parallel = DataParallelBench.Run(Local(2), log);
         var path = StagePathBench.Run(local4, 4, log);
@@ -55,23 +60,31 @@ public static class PipelineBench
             .AppendLine($"- cluster spec: measured local:1xD for each plan's D by `alpa profile`'s probe, the same spec for every plan of that D; local:1x4: {Describe(local4)}")
             .AppendLine($"- each row: median of {Steps} steps after {Warmup} warm-up steps; predicted = the simulator on the executed lists")
             .AppendLine()
-            .AppendLine("| plan | measured step | predicted step | measured / predicted | driver wait / step |")
-            .AppendLine("|---|---|---|---|---|");
+            .AppendLine("| plan | measured step | predicted step | measured / predicted | stage 0 forward RUN measured / predicted | stage 0 backward RUN measured / predicted | driver wait / step |")
+            .AppendLine("|---|---|---|---|---|---|---|");
         foreach (var r in rows)
-            md.AppendLine($"| {r.Name} | {r.MeasuredSeconds * 1e3:F1} ms | {r.PredictedSeconds * 1e3:F1} ms | {r.MeasuredSeconds / r.PredictedSeconds:F2} | {100 * r.DriverWaitSeconds / r.MeasuredSeconds:F2} % |");
+            md.AppendLine($"| {r.Name} | {r.MeasuredSeconds * 1e3:F1} ms | {r.PredictedSeconds * 1e3:F1} ms | {r.MeasuredSeconds / r.PredictedSeconds:F2} | {Ratio(r.Forward)} | {Ratio(r.Backward)} | {100 * r.DriverWaitSeconds / r.MeasuredSeconds:F2} % |");
         DataParallelBench.Append(md, parallel);
         AppendPath(md, path);
         return md.ToString();
     }
 
-    private static void AppendPath(StringBuilder md, (StagePathBench.PathCost Spmd, StagePathBench.PathCost Pipeline, int Different, int Heavy) path)
+    /// <summary>Only the 1-stage pipeline vs SPMD comparison (for profiling it).</summary>
+    public static string StagePath(ClusterSpec local4, TextWriter log)
+    {
+        var md = new StringBuilder();
+        AppendPath(md, StagePathBench.Run(local4, 4, log));
+        return md.ToString();
+    }
+
+    private static void AppendPath(StringBuilder md, (IReadOnlyList<StagePathBench.PathCost> Rows, int Different, int Heavy) path)
     {
         md.AppendLine()
           .AppendLine($"## One stage: pipeline path vs SPMD path (gpt-tiny, batch 16, mesh (1, 4), {path.Different} of {path.Heavy} heavy-op strategies differ)")
           .AppendLine()
           .AppendLine("| path | CPU / step | wall / step | allocated / step | GCs / step | collectives / step | sent bytes / device / step |")
           .AppendLine("|---|---|---|---|---|---|---|");
-        foreach (var c in new[] { path.Spmd, path.Pipeline })
+        foreach (var c in path.Rows)
             md.AppendLine($"| {c.Name} | {c.CpuSeconds * 1e3:F1} ms | {c.WallSeconds * 1e3:F1} ms | {c.AllocatedBytes / 1e6:F2} MB | {c.Collections:F2} | {c.Collectives:F1} | {c.CollectiveBytes / 1e3:F1} kB |");
     }
 
@@ -82,16 +95,25 @@ public static class PipelineBench
         using var run = LocalPipeline.Create(ModelZoo.Get(model), cluster, meshes, b, schedule);
         var times = new List<double>();
         var waits = new List<double>();
+        var events = new List<PipelineEvent>();
         for (var step = 0; step < Warmup + Steps; step++)
         {
             run.Step(step);
             if (step < Warmup) continue;
             times.Add(run.Runner.LastStep!.Seconds);
             waits.Add(run.Runner.LastStep.Workers.Max(w => w.WaitSeconds));
+            events.AddRange(run.Runner.LastStep.Events.Where(e => e.Stage == 0));
         }
-        var predicted = PipelineSimulator.Simulate(run.Runner.Plan).StepSeconds;
-        return new Row(name, Median(times), predicted, Median(waits));
+        var plan = run.Runner.Plan;
+        var predicted = PipelineSimulator.Simulate(plan).StepSeconds;
+        double Run(PipelineEventKind kind) => Median([.. events.Where(e => e.Kind == kind).Select(e => e.EndSeconds - e.StartSeconds)]);
+        var fixedCost = plan.Cluster.RunSeconds + plan.Cluster.InstructionSeconds;
+        return new Row(name, Median(times), predicted, Median(waits),
+            (Run(PipelineEventKind.Forward), plan.Stages[0].ForwardSeconds + fixedCost), (Run(PipelineEventKind.Backward), plan.Stages[0].BackwardSeconds + fixedCost));
     }
+
+    private static string Ratio((double Measured, double Predicted) run) =>
+        $"{run.Measured * 1e3:F2} / {run.Predicted * 1e3:F2} ms";
 
     private static string Describe(ClusterSpec c)
     {

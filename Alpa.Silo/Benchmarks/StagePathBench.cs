@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Alpa.Kernels.Cpu;
 using Alpa.Planner.Cluster;
 using Alpa.Planner.Intra;
 using Alpa.Planner.Models;
@@ -22,8 +23,12 @@ public static class StagePathBench
 
     private const int Warmup = 2, Steps = 10;
 
-    /// <summary>Measures gpt-tiny (one microbatch) on a (1, n) mesh both ways; also reports how many heavy-op strategies differ.</summary>
-    public static (PathCost Spmd, PathCost Pipeline, int DifferentStrategies, int HeavyOps) Run(ClusterSpec cluster, int devices, TextWriter log)
+    /// <summary>
+    /// Measures gpt-tiny (one microbatch) on a (1, n) mesh both ways, alternating the two runners, with
+    /// GEMMs on all cores and with one BLAS thread (no idle OpenBLAS threads spinning between GEMMs);
+    /// also reports how many heavy-op strategies the two plans choose differently.
+    /// </summary>
+    public static (IReadOnlyList<PathCost> Rows, int DifferentStrategies, int HeavyOps) Run(ClusterSpec cluster, int devices, TextWriter log)
     {
         ArgumentNullException.ThrowIfNull(cluster);
         ArgumentNullException.ThrowIfNull(log);
@@ -31,40 +36,31 @@ public static class StagePathBench
         var forward = spec.Build();
         var training = TrainingGraph.Build(forward, new TrainingOptions());
         var data = new SyntheticData(forward, 0);
-        log.WriteLine($"stage path bench: gpt-tiny on mesh (1, {devices}), SPMD …");
+        log.WriteLine($"stage path bench: gpt-tiny on mesh (1, {devices}), SPMD vs a 1-stage pipeline …");
         var plan = IntraOpPass.Run(training, LogicalMesh.Create(cluster.WithShape(1, devices), 1, devices));
-        PathCost spmd;
-        List<CollectiveRecord> spmdLog;
-        using (var runner = new SpmdStepRunner(forward, training, plan, 0))
-        {
-            spmd = Measure("SPMD executor (intra-only)", s => runner.TrainStep(data.Batch(s), 1e-3f, s + 1),
-                           () => runner.LastStep!.Collectives.Count, () => runner.LastStep!.Collectives.Sum(c => c.SentBytesPerDevice));
-            spmdLog = [.. runner.LastStep!.Collectives];
-        }
-        log.WriteLine("stage path bench: the same as a 1-stage pipeline …");
+        using var runner = new SpmdStepRunner(forward, training, plan, 0);
         using var pipeline = LocalPipeline.Create(spec, cluster.WithShape(1, devices), [(1, devices, 1, devices)], 1, PipelineSchedule.OneFOneB);
         var comm = pipeline.Runner.Workers[0].Runtime.Executor.Communicator;
-        var pipe = Measure("pipeline: 1 stage, B = 1", pipeline.Step,
-                           () => comm.Log.Count, () => comm.Log.Sum(c => c.SentBytesPerDevice));
-        foreach (var (label, records) in new[] { ("spmd", spmdLog), ("pipeline", comm.Log.ToList()) })
-            foreach (var g in records.GroupBy(c => (c.Source, c.Kind, c.Axes)).OrderBy(g => g.Key.ToString(), StringComparer.Ordinal))
-                log.WriteLine($"    {label}: {g.Key.Source} {g.Key.Kind}@{g.Key.Axes}: {g.Count()} calls, {g.Sum(c => c.SentBytesPerDevice) / 1e3:F1} kB: {string.Join(" ", g.Select(c => c.Tensor).Take(6))}");
-        var runtime = pipeline.Runner.Workers[0].Runtime;
-        var direct = Measure("its stage runtime called directly (no worker, no driver)", s =>
+        var rows = new List<PathCost>();
+        var cores = CpuBlas.Threads;
+        foreach (var threads in new[] { cores, 1 })
         {
-            comm.ClearLog();
-            var micro = Execution.Pipeline.Microbatches.Split(data.Batch(s), 1)[0];
-            var outputs = runtime.Forward(micro, []);
-            var grads = runtime.Backward(micro, [outputs.Stash]);
-            outputs.Stash.Dispose();
-            foreach (var g in grads.Values) g.Dispose();
-            runtime.Collective(0, 1);
-            runtime.Update(1e-3f, s + 1);
-        }, () => comm.Log.Count, () => comm.Log.Sum(c => c.SentBytesPerDevice));
-        log.WriteLine($"  direct stage runtime: CPU {direct.CpuSeconds * 1e3:F1} ms, wall {direct.WallSeconds * 1e3:F1} ms, {direct.Collectives} collectives");
+            CpuBlas.SetThreads(threads);
+            try
+            {
+                var blas = threads == 1 ? "1 BLAS thread" : $"{threads} BLAS threads";
+                rows.Add(Measure($"SPMD executor (intra-only), {blas}", s => runner.TrainStep(data.Batch(s), 1e-3f, s + 1),
+                                 () => runner.LastStep!.Collectives.Count, () => runner.LastStep!.Collectives.Sum(c => c.SentBytesPerDevice)));
+                rows.Add(Measure($"pipeline: 1 stage, B = 1, {blas}", pipeline.Step, () => comm.Log.Count, () => comm.Log.Sum(c => c.SentBytesPerDevice)));
+            }
+            finally
+            {
+                CpuBlas.SetThreads(cores);
+            }
+        }
         var chosen = pipeline.Runner.Plan.Stages[0].Strategies;
         var different = chosen.Count(kv => plan.Strategies.TryGetValue(kv.Key, out var id) && id != kv.Value);
-        return (spmd, pipe, different, chosen.Count);
+        return (rows, different, chosen.Count);
     }
 
     private static PathCost Measure(string name, Action<int> step, Func<int> collectives, Func<long> bytes)

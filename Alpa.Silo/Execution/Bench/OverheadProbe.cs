@@ -30,7 +30,7 @@ public sealed record OverheadMeasurement
 /// <item>per op: graphs of independent <c>Scale</c> ops on 8×8 tensors (the kernel itself is a few
 /// nanoseconds), one graph per device, run concurrently: time per node;</item>
 /// <item>GEMM: graphs of n×n·n×n products, n = 32…512; per node minus the op cost is fitted as
-/// <c>α + FLOPs / R</c> (relative least squares): α is the GEMM call's fixed cost, R the rate;</item>
+/// <c>α + FLOPs / R</c>: R from the largest product, α (the GEMM call's fixed cost) from the others;</item>
 /// <item>streaming: <c>Scale</c> on 1 MiB tensors: bytes moved / (time per node − op cost);</item>
 /// <item>interpreter: <see cref="InterpreterProbe"/> runs a real pipeline of a tiny MLP.</item>
 /// </list>
@@ -39,6 +39,7 @@ public static class OverheadProbe
 {
     private static readonly int[] MatmulSizes = [32, 64, 128, 256, 512];
     private const int OpChain = 200, StreamRows = 256, StreamCols = 1024;
+    private const double SampleSeconds = 0.02;
 
     /// <summary>Measures the spec's devices and returns the spec with the measured rates and fixed costs.</summary>
     public static ClusterSpec Calibrate(ClusterSpec spec)
@@ -111,7 +112,7 @@ public static class OverheadProbe
 
     /// <summary>
     /// Seconds per non-leaf node of the graph, run on a (1, 1) mesh by <paramref name="devices"/>
-    /// executors at once (one thread each); the median over threads of their median run.
+    /// executors at once (one thread each); the median over threads of their median sample.
     /// </summary>
     private static double PerNode(ClusterSpec spec, int devices, Func<GraphBuilder, Graph> build)
     {
@@ -125,14 +126,18 @@ public static class OverheadProbe
         var threads = Enumerable.Range(0, devices).Select(t => new Thread(() =>
         {
             using var exec = new SpmdExecutor(graph, plan, (ulong)t);
+            var t0 = Stopwatch.GetTimestamp();
             exec.Run(inputs);
+            // Each timed sample spans ≥ 20 ms, like a training step: on a shared machine it then sees
+            // the same share of the cores as the steps it predicts (short samples dodge preemption).
+            var runs = (int)Math.Clamp(SampleSeconds / Stopwatch.GetElapsedTime(t0).TotalSeconds, 1, 1000);
             start.SignalAndWait();
-            var times = new double[7];
+            var times = new double[5];
             for (var rep = 0; rep < times.Length; rep++)
             {
-                var t0 = Stopwatch.GetTimestamp();
-                exec.Run(inputs);
-                times[rep] = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+                var t1 = Stopwatch.GetTimestamp();
+                for (var i = 0; i < runs; i++) exec.Run(inputs);
+                times[rep] = Stopwatch.GetElapsedTime(t1).TotalSeconds / runs;
             }
             perThread[t] = Median(times) / nodes;
         }) { IsBackground = true }).ToArray();
@@ -141,25 +146,17 @@ public static class OverheadProbe
         return Median(perThread);
     }
 
-    /// <summary>Fits t = α + x / R by least squares on relative errors (small and large products weigh alike); α ≥ 0.</summary>
+    /// <summary>
+    /// t = α + x / R from points sorted by x: R from the largest product (where α hardly matters), α the
+    /// median of what the smaller ones take beyond x / R (≥ 0). Robust to one noisy point, unlike a
+    /// least-squares slope.
+    /// </summary>
     internal static (double Alpha, double Rate) Fit(IReadOnlyList<(double X, double T)> points)
     {
-        // Minimize Σ ((α + β·x − t) / t)²: normal equations with weights 1/t².
-        double s00 = 0, s01 = 0, s11 = 0, r0 = 0, r1 = 0;
-        foreach (var (x, t) in points)
-        {
-            var w = 1 / (t * t);
-            s00 += w; s01 += w * x; s11 += w * x * x; r0 += w * t; r1 += w * x * t;
-        }
-        var det = s00 * s11 - s01 * s01;
-        var alpha = (r0 * s11 - r1 * s01) / det;
-        var beta = (s00 * r1 - s01 * r0) / det;
-        if (alpha < 0 || !(beta > 0))
-        {
-            alpha = 0;
-            beta = r1 / s11;
-        }
-        return (alpha, 1 / beta);
+        var largest = points.MaxBy(p => p.X);
+        var rate = largest.X / largest.T;
+        var alpha = Median([.. points.Where(p => p.X < largest.X).Select(p => Math.Max(0, p.T - p.X / rate))]);
+        return (alpha, rate);
     }
 
     internal static double Median(IReadOnlyList<double> xs)
