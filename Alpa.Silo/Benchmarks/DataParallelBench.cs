@@ -55,20 +55,21 @@ public static class DataParallelBench
         var pins = training.Nodes.Where(n => n.Op == OpKind.Parameter || (n.Op == OpKind.Input && n.Shape.Rank > 0))
             .ToDictionary(n => n.Name, n => (IReadOnlyList<string>)[.. n.Op == OpKind.Input ? ["S1"] : new[] { "R" }, .. Enumerable.Repeat("R", n.Shape.Rank - 1)]);
         var plan = IntraOpPass.Run(training, LogicalMesh.Create(cluster.WithShape(1, 2), 1, 2), new IntraOptions { FixedSpecs = pins });
-        var cores = CpuBlas.Threads;
+        var saved = CpuBlas.Threads;
         using var device = LocalStepRunner.CreateCpuDevice();
         using var single = new LocalStepRunner(forward, training, device, 0);
         using var sharded = new SpmdStepRunner(forward, training, plan, 0);
-        var one = spec.Batch / StepSeconds(single, data);
-        var shared = spec.Batch / StepSeconds(sharded, data);
-        CpuBlas.SetThreads(1);
         try
         {
+            CpuBlas.SetThreads(Environment.ProcessorCount);
+            var one = spec.Batch / StepSeconds(single, data);
+            var shared = spec.Batch / StepSeconds(sharded, data);
+            using var twoCores = LocalCores.Share(2);
             return new Row(spec.Name, one, shared, spec.Batch / StepSeconds(sharded, data));
         }
         finally
         {
-            CpuBlas.SetThreads(cores);
+            CpuBlas.SetThreads(saved);
         }
     }
 

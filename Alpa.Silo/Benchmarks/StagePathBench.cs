@@ -42,7 +42,7 @@ public static class StagePathBench
         using var pipeline = LocalPipeline.Create(spec, cluster.WithShape(1, devices), [(1, devices, 1, devices)], 1, PipelineSchedule.OneFOneB);
         var comm = pipeline.Runner.Workers[0].Runtime.Executor.Communicator;
         var rows = new List<PathCost>();
-        var cores = CpuBlas.Threads;
+        var (saved, cores) = (CpuBlas.Threads, Environment.ProcessorCount);
         foreach (var threads in new[] { cores, 1 })
         {
             CpuBlas.SetThreads(threads);
@@ -55,7 +55,7 @@ public static class StagePathBench
             }
             finally
             {
-                CpuBlas.SetThreads(cores);
+                CpuBlas.SetThreads(saved);
             }
         }
         var chosen = pipeline.Runner.Plan.Stages[0].Strategies;
