@@ -108,8 +108,10 @@ public static unsafe class CpuBlas
         var ldb = transB ? k : n;
         fixed (float* pa = a, pb = b, pc = c)
         {
+            // With one BLAS thread per device (devices running concurrently, one core each) the batch
+            // stays on the caller's core: spreading it would take the other devices' cores.
             var workers = Math.Min(batch, Environment.ProcessorCount);
-            if (workers > 1 && 2.0 * m * n * k < SmallGemmFlops)
+            if (workers > 1 && Threads > 1 && 2.0 * m * n * k < SmallGemmFlops)
             {
                 SmallBatch(transA, transB, batch, m, n, k, (nint)pa, strideA, lda, (nint)pb, strideB, ldb, (nint)pc, accumulate, workers);
                 return;

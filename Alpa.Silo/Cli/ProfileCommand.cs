@@ -94,7 +94,7 @@ internal sealed class ProfileCommand : ICommand
     {
         o.WriteLine($"cluster      {spec.Name}:{spec.Hosts}x{spec.DevicesPerHost} ({spec.Devices} CPU devices sharing this machine's cores)");
         o.WriteLine($"gemm         {Units.Flops(spec.Device.PeakF32Flops)}/s per device");
-        o.WriteLine($"memory-bound {Units.Bytes((long)spec.Device.MemoryBytesPerSecond)}/s per device (element-wise, 1 MiB tensors)");
+        o.WriteLine($"memory-bound {Units.Bytes((long)spec.Device.MemoryBytesPerSecond)}/s per device (element-wise, 256 KiB tensors)");
         o.WriteLine($"loopback     {Units.Bytes((long)spec.InterHostBytesPerSecond)}/s between hosts");
         o.WriteLine($"memory       {Units.Bytes(spec.Device.MemoryBytes)} per device");
         var r = spec.Overheads;

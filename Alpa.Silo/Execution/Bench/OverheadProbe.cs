@@ -14,7 +14,7 @@ public sealed record OverheadMeasurement
     public required RuntimeOverheads Overheads { get; init; }
     /// <summary>GEMM rate of one device while all devices are busy, fitted on the small products tiny models run, FLOP/s.</summary>
     public required double GemmFlops { get; init; }
-    /// <summary>Element-wise streaming rate of one device on cache-sized tensors (bytes read + written per second).</summary>
+    /// <summary>Element-wise streaming rate of one device on 256 KiB tensors (bytes read + written per second).</summary>
     public required double StreamBytesPerSecond { get; init; }
     /// <summary>Per matmul op of an n×n×n product: seconds beyond <see cref="RuntimeOverheads.OpSeconds"/> (the fitted points).</summary>
     public required IReadOnlyList<(int N, double Seconds)> Matmuls { get; init; }
@@ -31,14 +31,14 @@ public sealed record OverheadMeasurement
 /// nanoseconds), one graph per device, run concurrently: time per node;</item>
 /// <item>GEMM: graphs of n×n·n×n products, n = 32…512; per node minus the op cost is fitted as
 /// <c>α + FLOPs / R</c>: R from the largest product, α (the GEMM call's fixed cost) from the others;</item>
-/// <item>streaming: <c>Scale</c> on 1 MiB tensors: bytes moved / (time per node − op cost);</item>
+/// <item>streaming: <c>Scale</c> on 256 KiB tensors (the size of tiny models' activations and weights): bytes moved / (time per node − op cost);</item>
 /// <item>interpreter: <see cref="InterpreterProbe"/> runs a real pipeline of a tiny MLP.</item>
 /// </list>
 /// </summary>
 public static class OverheadProbe
 {
     private static readonly int[] MatmulSizes = [32, 64, 128, 256, 512];
-    private const int OpChain = 200, StreamRows = 256, StreamCols = 1024;
+    private const int OpChain = 200, StreamRows = 64, StreamCols = 1024;
     private const double SampleSeconds = 0.02;
 
     /// <summary>Measures the spec's devices and returns the spec with the measured rates and fixed costs.</summary>
