@@ -106,7 +106,6 @@ internal sealed class TrainCommand : ICommand
 
         TrainingResult result;
         CheckResult? check = null;
-        using var cores = Execution.Spmd.LocalCores.Share(job is not null ? job.Plan.Stages.Sum(s => s.DeviceCount) : plan?.Mesh.Devices ?? 1);
         using var checkpoints = new TrainCheckpoints(args, steps, (ulong)seed, RunFacts(spec.Name, seed, steps, optimizerName, where), context.Err);
         IReadOnlyList<SaveReport> saved;
         using (var device = LocalStepRunner.CreateCpuDevice())

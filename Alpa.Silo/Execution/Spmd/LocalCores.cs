@@ -11,6 +11,9 @@ namespace Alpa.Silo.Execution.Spmd;
 public static class LocalCores
 {
     /// <summary>
+    /// Used by <c>alpa bench pipeline</c>; not yet by <c>alpa train</c>: GEMM results depend on the
+    /// OpenBLAS thread count, so a process-wide switch while another job of the same process (e.g. tests
+    /// run in parallel) is mid-step would make that job's reruns differ in the last bits.
     /// Gives each of <paramref name="devices"/> concurrently running devices cores / devices BLAS
     /// threads (at least 1; with 1 the GEMMs of different devices run at once, see <see cref="CpuBlas"/>).
     /// Process-wide until the returned scope is disposed, which restores the previous count.
