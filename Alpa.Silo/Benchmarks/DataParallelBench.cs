@@ -23,7 +23,8 @@ public static class DataParallelBench
     /// <summary>Samples per second of one model: 1 device (all cores per GEMM), 2 devices (all cores per GEMM, taking turns), 2 devices (one core each).</summary>
     public sealed record Row(string Model, double One, double TwoShared, double TwoConcurrent);
 
-    private const int Warmup = 2, Steps = 5;
+    // Tiered JIT: the first runner measured would otherwise run tier-0 code; warm every runner well.
+    private const int Warmup = 6, Steps = 5;
 
     public static IReadOnlyList<Row> Run(ClusterSpec cluster, TextWriter log)
     {

@@ -63,7 +63,7 @@ public static class PipelineBench
             .AppendLine()
             .AppendLine($"- command: `{command}`")
             .AppendLine($"- machine: {BenchMachine.Describe()}; load average before: {before}, after: {after} (the cores are shared)")
-            .AppendLine($"- date: {BenchMachine.Date()}")
+            .AppendLine($"- date: {BenchMachine.Date()}; scheduling: {Scheduling()}")
             .AppendLine($"- cluster spec: measured local:1xD for each plan's D by `alpa profile`'s probe, the same spec for every plan of that D; local:1x4: {Describe(local4)}")
             .AppendLine($"- each row: median of {Steps} steps after {Warmup} warm-up steps; predicted = the simulator on the executed lists")
             .AppendLine()
@@ -118,6 +118,22 @@ public static class PipelineBench
         var measuredBusy = meshes.Select((_, s) => Median([.. busy.Select(b => b[s])])).ToArray();
         var stage = Array.IndexOf(measuredBusy, measuredBusy.Max());
         return new Row(name, Median(times), simulated.StepSeconds, Median(waits), stage, (measuredBusy[stage], simulated.Stages[stage].BusySeconds));
+    }
+
+    /// <summary>The process's nice value and its scheduler group's (raised priorities make a loaded machine quieter for the run: say so).</summary>
+    private static string Scheduling()
+    {
+        try
+        {
+            var stat = File.ReadAllText("/proc/self/stat");
+            var nice = stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[16];
+            var group = File.Exists("/proc/self/autogroup") ? File.ReadAllText("/proc/self/autogroup").Trim() : "none";
+            return $"nice {nice}, autogroup {group}";
+        }
+        catch (IOException)
+        {
+            return "unknown";
+        }
     }
 
     private static string Ratio((double Measured, double Predicted) run) =>
