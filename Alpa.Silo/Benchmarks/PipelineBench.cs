@@ -1,18 +1,10 @@
-using System.Diagnostics;
 using System.Text;
 using Alpa.Planner.Cluster;
-using Alpa.Planner.Graph;
-using Alpa.Planner.Inter;
-using Alpa.Planner.Intra;
 using Alpa.Planner.Models;
 using Alpa.Planner.Pipeline;
-using Alpa.Planner.Planning;
-using Alpa.Planner.Plans;
-using Alpa.Planner.Training;
 using Alpa.Silo.Execution.Bench;
 using Alpa.Silo.Execution.Pipeline;
 using Alpa.Silo.Execution.Spmd;
-using Alpa.Silo.Training;
 
 namespace Alpa.Silo.Benchmarks;
 
@@ -37,7 +29,7 @@ public static class PipelineBench
         ArgumentNullException.ThrowIfNull(measure);
         var before = BenchMachine.LoadAverage();
         var cache = new Dictionary<int, ClusterSpec>();
-        // Every plan runs with cores / devices BLAS threads per device (as `alpa train` does), and so does the probe.
+        // Every plan, and the probe of its spec, runs with cores / devices BLAS threads per device (LocalCores).
         var share = new List<IDisposable>();
         ClusterSpec Local(int devices)
         {
