@@ -12,14 +12,17 @@ namespace Alpa.Silo.Grains;
 /// Plans jobs for the silos (see <see cref="IPlannerGrain"/>). Profiling: every silo's devices through its
 /// <see cref="IProfilerGrain"/> one after another (silos on one machine would otherwise measure each other),
 /// then each link silo i → silo i+1 (a ring for 3 or more) over the data plane with
-/// <see cref="ISiloGrain.MeasureLinkAsync"/>: small transfers give the latency, 8 MiB ones the rate.
+/// <see cref="ISiloGrain.MeasureLinkAsync"/>: small transfers give the latency, 8 MiB ones the rate (reused for 10 min).
 /// <see cref="ProfiledCluster.Combine"/> turns that into the cluster spec; the plan and the simulated step
 /// time come from Alpa.Planner; plans are cached by (model, microbatches, spec).
 /// </summary>
 public sealed class PlannerGrain(IGrainFactory grains, MembershipView view) : IPlannerGrain
 {
     private const long LargeTransferBytes = 8L << 20;
+    /// <summary>How long a measured link is reused (links are shared with other jobs; re-measure now and then).</summary>
+    private static readonly TimeSpan LinkTtl = TimeSpan.FromMinutes(10);
     private readonly ConcurrentDictionary<string, PlanReply> _cache = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string From, string To), (SiloLinkProfile Link, DateTime At)> _links = new();
 
     public async Task<PlanReply> PlanAsync(PlanRequest request, CancellationToken cancellationToken = default)
     {
@@ -56,9 +59,12 @@ public sealed class PlannerGrain(IGrainFactory grains, MembershipView view) : IP
         var pairs = silos.Count switch { 1 => 0, 2 => 1, _ => silos.Count };
         for (var i = 0; i < pairs; i++)
         {
-            var link = await MeasureLinkAsync(silos[i], silos[(i + 1) % silos.Count], token).ConfigureAwait(false);
+            var pair = (silos[i], silos[(i + 1) % silos.Count]);
+            var cached = _links.TryGetValue(pair, out var known) && DateTime.UtcNow - known.At < LinkTtl;
+            var link = cached ? known.Link : await MeasureLinkAsync(pair.Item1, pair.Item2, token).ConfigureAwait(false);
+            if (!cached) _links[pair] = (link, DateTime.UtcNow);
             links.Add(link);
-            notes.Add($"{link.From} → {link.To}: latency {link.LatencySeconds * 1e6:F0} µs, {link.BytesPerSecond / (1L << 30):F2} GiB/s");
+            notes.Add($"{link.From} → {link.To}: latency {link.LatencySeconds * 1e6:F0} µs, {link.BytesPerSecond / (1L << 30):F2} GiB/s{(cached ? " (cached)" : "")}");
         }
         return ProfiledCluster.Combine(devices, links);
     }
