@@ -8,7 +8,7 @@ using Alpa.Silo.Execution.Cluster;
 namespace Alpa.Silo.Cli;
 
 /// <summary>
-/// <c>alpa train --connect ADDR:PORT [--secret-file F] --model M --steps N [--microbatches B] [--check] [--json]</c>:
+/// <c>alpa train --connect ADDR:PORT [--secret-file F] [--tls-ca FILE] --model M --steps N [--microbatches B] [--check] [--json]</c>:
 /// asks the PlannerGrain for a plan with one pipeline stage per active silo (on the cluster spec the
 /// silos profile), starts the job's DriverGrain (on the silo this client connected to) and prints the
 /// steps it reports; the step loop runs in the cluster, not here.
@@ -22,7 +22,13 @@ internal static class ConnectTraining
         var steps = args.PositiveInt("steps", 10);
         var microbatches = args.PositiveInt("microbatches", 2);
         var seed = args.Has("seed") ? args.PositiveInt("seed", 1) : 0;
-        using var client = AlpaClient.ConnectAsync(endpoint, ClusterSecret.Resolve(args.Value("secret-file"))).GetAwaiter().GetResult();
+        var transport = new TransportOptions
+        {
+            Secret = ClusterSecret.Resolve(args.Value("secret-file")), UseTls = args.Has("tls-ca"), TrustedCertificatePath = args.Value("tls-ca"),
+            // As `alpa cluster`: a TLS handshake with a busy silo can take seconds; planning (with profiling) may take longer than a small call.
+            ConnectTimeout = TimeSpan.FromSeconds(15), DefaultTimeout = TimeSpan.FromMinutes(3),
+        };
+        using var client = AlpaClient.ConnectAsync(endpoint, transport).GetAwaiter().GetResult();
         var silos = client.GetClusterAsync().GetAwaiter().GetResult().Silos.Where(s => s.Status == "active").Select(s => s.Address).Distinct().ToList();
         if (silos.Count == 0) throw new AlpaException($"the cluster at {endpoint} lists no active silo");
         context.Err.WriteLine($"planning {model} for {silos.Count} silo(s) (the silos profile their devices and links) …");
