@@ -28,8 +28,8 @@ internal sealed class BenchCommand : ICommand
         };
 
     public string Name => "bench";
-    public string Summary => "benchmark suites: " + string.Join(", ", Suites.Keys) + ", transport, collectives (results in bench/results/)";
-    public string Usage => "alpa bench SUITE [options]   (suites: " + string.Join(", ", Suites.Keys) + ", transport, collectives)";
+    public string Summary => "benchmark suites: " + string.Join(", ", Suites.Keys) + ", transport, collectives, cluster (results in bench/results/)";
+    public string Usage => "alpa bench SUITE [options]   (suites: " + string.Join(", ", Suites.Keys) + ", transport, collectives, cluster)";
     public IReadOnlyList<CliOption> Options { get; } =
     [
         new("only", "MODEL", "plan: run only this model of the series; pipeline: 'stage-path' runs only the 1-stage pipeline vs SPMD comparison (printed, not written)"),

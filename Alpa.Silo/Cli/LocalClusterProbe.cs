@@ -31,7 +31,7 @@ internal static class LocalClusterProbe
         return BuiltInClusters.ForLocal(hosts, devicesPerHost, gemm / devices, copy / devices, loopback, memory);
     }
 
-    private static double CopyBytesPerSecond()
+    internal static double CopyBytesPerSecond()
     {
         var src = new byte[64 << 20];
         var dst = new byte[64 << 20];
@@ -73,7 +73,7 @@ internal static class LocalClusterProbe
         return total / Stopwatch.GetElapsedTime(t).TotalSeconds;
     }
 
-    private static long AvailableMemory()
+    internal static long AvailableMemory()
     {
         try
         {
