@@ -14,7 +14,7 @@ namespace Alpa.Silo.Cli;
 internal sealed class ServeCommand : ICommand
 {
     public string Name => "serve";
-    public string Summary => "serves text generation (/v1/completions, /health, /metrics) with a KV cache, continuous batching and forward stages on local CPU devices";
+    public string Summary => "serves text generation (/v1/completions, /health, /metrics) with a KV cache, continuous batching and forward stages on local CPU devices or one per silo (--connect)";
     public string Usage => "alpa serve --model gpt-tiny (--random-init | --train-steps N | --checkpoint D) [--cluster local:1xD [--stages N] | --connect ADDR:PORT [--secret-file F]] --listen ADDR:PORT";
     public IReadOnlyList<CliOption> Options { get; } =
     [
