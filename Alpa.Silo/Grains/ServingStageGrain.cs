@@ -108,6 +108,7 @@ public sealed class ServingStageGrain(SiloIdentity self, DataPlanePeers peers) :
         lock (_lock) _stages.Remove(jobId, out stage);
         if (stage is null) return;
         lock (stage.Gate) stage.Program.Dispose();
+        peers.DropUnclaimed(id => TransferIds.HasTag(id, stage.Load.Tag));   // hidden states of a step that failed half-way
     }
 
     private sealed record LoadedStage(ServingStageLoad Load, IStageProgram Program, DataPlaneBoundaryTransport Transport)

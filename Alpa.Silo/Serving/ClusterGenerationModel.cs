@@ -115,16 +115,27 @@ public sealed class ClusterGenerationModel : IGenerationModel
         RecoverAsync(cancellationToken).GetAwaiter().GetResult();
     }
 
+    /// <summary>Probes the listed silos and places a new plan on those that answer; a silo failing during the placement is probed away in the next of 3 attempts.</summary>
     private async Task RecoverAsync(CancellationToken cancellationToken)
     {
-        var old = _stages;
-        var listed = await _liveSilos(cancellationToken).ConfigureAwait(false);
-        var alive = new List<string>();
-        foreach (var silo in listed)
-            if (await AnswersAsync(silo, cancellationToken).ConfigureAwait(false)) alive.Add(silo);
-        _log.WriteLine($"re-planning: {alive.Count} of {listed.Count} listed silo(s) answer ({string.Join(", ", alive)})");
-        await ReleaseAsync(old.Where(s => alive.Contains(s.Silo)).Select(s => s.Silo), _job).ConfigureAwait(false);
-        await PlaceAsync(alive, cancellationToken).ConfigureAwait(false);
+        var (oldSilos, oldJob) = (_stages.Select(s => s.Silo).ToList(), _job);
+        for (var attempt = 1; ; attempt++)
+        {
+            var listed = await _liveSilos(cancellationToken).ConfigureAwait(false);
+            var answers = await Task.WhenAll(listed.Select(s => AnswersAsync(s, cancellationToken))).ConfigureAwait(false);
+            var alive = listed.Where((_, i) => answers[i]).ToList();
+            _log.WriteLine($"re-planning: {alive.Count} of {listed.Count} listed silo(s) answer ({string.Join(", ", alive)})");
+            if (attempt == 1) await ReleaseAsync(oldSilos.Intersect(alive), oldJob).ConfigureAwait(false);
+            try
+            {
+                await PlaceAsync(alive, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception e) when (attempt < 3 && e is not (ServingException or InferenceMemoryException or OperationCanceledException))
+            {
+                _log.WriteLine($"re-plan attempt {attempt} failed: {e.Message}");
+            }
+        }
     }
 
     private async Task<bool> AnswersAsync(string silo, CancellationToken cancellationToken)
