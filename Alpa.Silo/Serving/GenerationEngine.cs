@@ -28,6 +28,7 @@ public sealed class GenerationEngine : IAsyncDisposable
     private readonly EngineOptions _options;
     private readonly Channel<GenerationJob> _queue;
     private readonly GenerationJob?[] _slots;
+    private readonly Queue<GenerationJob> _retry = new();   // loop thread only
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
     private readonly ILogger _log;
@@ -101,8 +102,9 @@ public sealed class GenerationEngine : IAsyncDisposable
     }
 
     /// <summary>
-    /// One model step; null when a stage failed: the busy slots' requests fail at once with 503 (their
-    /// caches are gone), the model re-plans on what is left, and waiting requests run on the new plan.
+    /// One model step; null when a stage failed: the busy slots' requests that already produced tokens
+    /// fail at once with 503 (their caches are gone, their text is out), the others start again from
+    /// their prompt; the model re-plans on what is left, and waiting requests run on the new plan.
     /// </summary>
     private float[][]? Step(List<(GenerationJob Job, SlotWork Work)> work, CancellationToken token)
     {
@@ -114,7 +116,18 @@ public sealed class GenerationEngine : IAsyncDisposable
         {
             _log.Warning("a stage failed ({Reason}); failing {Busy} in-flight request(s) and re-planning", e.Message, work.Count);
             for (var s = 0; s < _slots.Length; s++)
-                if (_slots[s] is not null) Free(s, new ServingError(503, "unavailable", $"{e.Message}; the server re-plans on the remaining devices: retry the request"));
+            {
+                if (_slots[s] is not { } job) continue;
+                if (job.Generated.Count > 0 || job.Cancelled)
+                {
+                    Free(s, new ServingError(503, "unavailable", $"{e.Message}; the server re-plans on the remaining devices: retry the request"));
+                    continue;
+                }
+                _slots[s] = null;
+                job.Restart();
+                _retry.Enqueue(job);
+                Interlocked.Increment(ref _waiting);
+            }
             _model.Recover(e, token);
             Metrics.Replanned();
             _log.Warning("re-planned: {Stages}", string.Join("; ", _model.StageDescriptions));
@@ -128,7 +141,7 @@ public sealed class GenerationEngine : IAsyncDisposable
         {
             if (_slots[s] is not null) continue;
             if (!_options.ContinuousBatching && _slots.Any(j => j is not null)) return;
-            if (!_queue.Reader.TryRead(out var job)) return;
+            if (!_retry.TryDequeue(out var job) && !_queue.Reader.TryRead(out job)) return;
             Interlocked.Decrement(ref _waiting);
             _slots[s] = job;
         }
@@ -190,6 +203,7 @@ public sealed class GenerationEngine : IAsyncDisposable
     {
         for (var s = 0; s < _slots.Length; s++)
             if (_slots[s] is not null) Free(s, error);
+        while (_retry.TryDequeue(out var waiting)) waiting.Fail(error);
         while (_queue.Reader.TryRead(out var job)) job.Fail(error);
     }
 
