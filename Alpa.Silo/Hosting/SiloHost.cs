@@ -93,6 +93,7 @@ public static class SiloHost
             .Add<IJobsGrain, Jobs.JobsGrain>()
             .Add<IDashboardGrain, Dashboard.DashboardGrain>()
             .Add<IMeshWorkerGrain, MeshWorkerGrain>()
+            .Add<IDriverGrain, DriverGrain>()
             .Add<IServingStageGrain, ServingStageGrain>());
         services.AddSingleton<GrainCatalog>();
         services.AddSingleton<SiloConnectionPool>();
