@@ -141,25 +141,27 @@ async function timeline(id) {
     h('h2', {}, 'Time by kind (first device)'), table(['kind', 'seconds'], Object.entries(byKind).map(([k, s]) => [k, fmtSeconds(s)]), { id: 'kind-table' })];
 }
 
-let logAfter = 0;
-async function logs() {
-  const box = h('div', { id: 'log' });
-  logAfter = 0;
-  const poll = async () => {
-    const lines = await api(`/logs?after=${logAfter}`);
-    for (const l of lines) {
-      logAfter = l.sequence;
-      box.append(h('div', { class: l.level }, `${new Date(l.at).toLocaleTimeString()} ${l.level.slice(0, 3).toUpperCase()} ${l.job ? '[' + l.job + '] ' : ''}${l.message}`));
-    }
-    if (lines.length) box.scrollTop = box.scrollHeight;
+// The live log is pushed by the silo (server-sent events, /api/logs/stream); EventSource reconnects by itself.
+const LOG_LINES_KEPT = 2000;
+function logs() {
+  const box = h('div', { id: 'log', 'data-state': 'connecting' });
+  const source = new EventSource('/api/logs/stream');
+  source.onopen = () => { box.dataset.state = 'open'; };
+  source.onerror = () => { box.dataset.state = 'reconnecting'; };
+  source.onmessage = ev => {
+    const l = JSON.parse(ev.data);
+    box.append(h('div', { class: l.level, 'data-sequence': l.sequence }, `${new Date(l.at).toLocaleTimeString()} ${l.level.slice(0, 3).toUpperCase()} ${l.job ? '[' + l.job + '] ' : ''}${l.message}`));
+    while (box.childElementCount > LOG_LINES_KEPT) box.firstElementChild.remove();
+    box.scrollTop = box.scrollHeight;
   };
-  await poll();
-  return { nodes: [h('h1', {}, 'Live log'), box], tick: poll };
+  return { nodes: [h('h1', {}, 'Live log'), h('p', { class: 'muted' }, 'pushed by the silo as it logs (server-sent events)'), box], close: () => source.close() };
 }
 
 const routes = { overview, silos, grains, jobs, job, plan, timeline, logs };
+let closePage = null;
 async function route() {
   clearInterval(timer);
+  if (closePage) { closePage(); closePage = null; }
   const [name, arg] = (location.hash.replace(/^#\//, '') || 'overview').split('/');
   const page = routes[name] || overview;
   document.querySelectorAll('nav a').forEach(a => a.classList.toggle('active', a.id === 'nav-' + (name === 'job' || name === 'plan' || name === 'timeline' ? 'jobs' : name)));
@@ -174,6 +176,7 @@ async function route() {
     } catch (e) { main.replaceChildren(h('p', { class: 'error', id: 'page-error' }, e.message)); return null; }
   };
   const out = await render();
+  if (out && out.close) closePage = out.close;
   if (out && out.tick) timer = setInterval(out.tick, 1000);
   else if (name === 'overview' || name === 'silos') timer = setInterval(render, 3000);
   else if (name === 'job' && !['done', 'failed', 'cancelled'].includes((document.querySelector('[class^=state-]') || {}).textContent)) {

@@ -19,6 +19,9 @@ public sealed class ClusterJobDriver(IGrainFactory grains, ClusterJob job)
 
     private int Stages => job.SiloOfStage.Count;
 
+    /// <summary>Every stage's reply to the last step run (in stage order): seconds, peak memory, timed instructions.</summary>
+    public IReadOnlyList<StepReply> LastReplies { get; private set; } = [];
+
     public Task LoadAsync(CancellationToken cancellationToken = default)
     {
         var json = job.ToJson();
@@ -31,6 +34,7 @@ public sealed class ClusterJobDriver(IGrainFactory grains, ClusterJob job)
         var replies = new StepReply[Stages];
         await All($"step {step + 1}", async s => replies[s] = await Worker(s).RunStepAsync(new StepRequest(job.JobId, step), cancellationToken).ConfigureAwait(false))
             .ConfigureAwait(false);
+        LastReplies = replies;
         return replies[^1].Loss;
     }
 
