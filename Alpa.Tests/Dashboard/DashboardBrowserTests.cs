@@ -102,7 +102,7 @@ public sealed class DashboardBrowserTests
     }
 
     /// <summary>.build/artifacts/dashboard under the repository root (the folder holding Alpa.sln).</summary>
-    private static string Artifacts()
+    internal static string Artifacts()
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Alpa.sln"))) dir = dir.Parent;

@@ -58,14 +58,14 @@ async function grains() {
   const types = stats.flatMap(s => s.grains.map(g => ({ silo: s.address, ...g })));
   const methods = stats.flatMap(s => s.methods.map(m => ({ silo: s.address, ...m })));
   const state = h('pre', { id: 'grain-state' }, 'click an activation to see its state');
-  const keyLinks = t => h('div', {}, t.keys.map(k => h('a', { href: 'javascript:void 0', class: 'activation', 'data-grain': t.grain, 'data-key': k,
+  const keyLinks = t => h('div', {}, t.keys.map(k => h('a', { href: 'javascript:void 0', class: 'activation', 'data-grain': t.grain, 'data-key': k, 'data-silo': t.silo,
     onclick: '' }, k + ' ')));
   const typeTable = table(['grain', 'silo', 'activations', 'calls', 'calls/s', 'mean latency', 'errors'],
     types.map(t => [t.grain, t.silo, keyLinks(t), t.calls, fmt.num(t.callsPerSecond), fmt.us(t.meanMicroseconds), t.errors]), { id: 'grains-table' });
   typeTable.addEventListener('click', async ev => {
     const a = ev.target.closest('a.activation');
     if (!a) return;
-    const silo = types.find(t => t.grain === a.dataset.grain && t.keys.includes(a.dataset.key)).silo;
+    const silo = a.dataset.silo;
     const r = await api(`/grains/state?silo=${encodeURIComponent(silo)}&grain=${encodeURIComponent(a.dataset.grain)}&key=${encodeURIComponent(a.dataset.key)}`);
     state.textContent = `${r.grain}/${r.key} on ${r.silo}\n` + JSON.stringify(JSON.parse(r.stateJson), null, 2);
   });
