@@ -94,7 +94,7 @@ public sealed class ClusterDashboardBrowserTests
         await page.GotoAsync(root + "#/grains");
         await page.WaitForSelectorAsync("#grains-table");
         await page.ClickAsync($"a.activation[data-grain='{grain}'][data-key='{key}'][data-silo='{silo}']");
-        await page.WaitForFunctionAsync($"document.getElementById('grain-state').textContent.includes('{job}')");
+        await page.WaitForFunctionAsync($"(t => t.startsWith('{grain}/{key} on {silo}') && t.includes('{job}'))(document.getElementById('grain-state').textContent)");
         var text = await page.InnerTextAsync("#grain-state");
         return JsonDocument.Parse(text[text.IndexOf('\n', StringComparison.Ordinal)..]).RootElement;
     }
