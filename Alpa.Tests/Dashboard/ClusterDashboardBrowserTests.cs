@@ -55,6 +55,7 @@ public sealed class ClusterDashboardBrowserTests
         var running = await StartLongJobAsync(client);
         var worker = await StateAsync(page, root, "IMeshWorkerGrain", addresses[1], addresses[1], running);
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(shots, "grains-mesh-worker.png"), FullPage = true });
+        Assert.Equal(2, await page.Locator("#grain-jobs .op-B").CountAsync()); // the stage's backward of each microbatch
         var loaded = worker.GetProperty("jobs")[0];
         Assert.Equal(1, loaded.GetProperty("stage").GetInt32());
         Assert.StartsWith("R0<0 ", loaded.GetProperty("instructions").GetProperty("schedule").GetString(), StringComparison.Ordinal);

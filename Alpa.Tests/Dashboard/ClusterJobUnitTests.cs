@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Alpa.Client.Contracts;
 using Alpa.Client.Jobs;
 using Alpa.Client.Membership;
 using Alpa.Client.Transport;
@@ -67,6 +68,17 @@ public sealed class ClusterJobUnitTests
         Assert.Equal("R0<0", last[0]);
         Assert.Equal(2, last.Count(t => t.StartsWith('B')));
         Assert.Equal(programs[1].Instructions.Count, ClusterJobView.Counts(programs[1]).Values.Sum());
+    }
+
+    [Fact]
+    public void AWorkersEventsMoveOntoTheDriversClock_EndingWhenItsReplyArrived()
+    {
+        var reply = new StepReply("j", 0, 1, 0.4, 0, [new TimelineEvent("d", "w", 1, "recv", 0, 0.1, 0.2), new TimelineEvent("d", "w", 1, "forward", 0, 0.2, 0.5)]);
+        var moved = ClusterJobView.OnDriverClock(reply, 1.0).Events!;
+        Assert.Equal([(0.6, 0.7), (0.7, 1.0)], moved.Select(e => (Math.Round(e.StartSeconds, 9), Math.Round(e.EndSeconds, 9))));
+        var untimed = reply with { Events = null };
+        Assert.Same(untimed, ClusterJobView.OnDriverClock(untimed, 1.0));
+        Assert.Equal(0.1, ClusterJobView.OnDriverClock(reply, 0.3).Events![0].StartSeconds); // never earlier than the worker measured
     }
 
     private static RoutedJobRunner Router()

@@ -53,11 +53,28 @@ async function silos() {
   return [h('h1', {}, 'Silos'), table(['address', 'status', 'epoch', 'uptime', 'CPU', 'memory', 'devices (memory in use)'], rows, { id: 'silos-table' })];
 }
 
+// A mesh worker's loaded jobs and a driver's stages as rows, each with its instruction schedule (F/B = forward/backward
+// of microbatch N, S/R = send/receive, C = collective, U = update); the whole state follows as JSON.
+function stateSummary(s) {
+  const schedule = text => h('span', { class: 'schedule' }, text.split(' ').map(t => h('span', { class: 'op op-' + t[0] }, t)));
+  const rows = [];
+  for (const j of s.jobs || []) if (j.instructions) {
+    rows.push([j.job, `worker of stage ${j.stage} / ${j.stages}`, `${j.stepsRun} run`,
+      j.devices.map(d => `${d.device}: ${fmt.bytes(d.liveBytes)} live, ${fmt.bytes(d.peakLiveBytes)} peak`).join('; '), schedule(j.instructions.schedule)]);
+  }
+  for (const d of s.drivers || []) for (const st of d.stages) {
+    rows.push([d.job, `driver: stage ${st.stage} on ${st.silo}`, `${d.step} / ${d.steps} (${d.phase})`,
+      st.peakMemoryBytes == null ? '—' : fmt.bytes(st.peakMemoryBytes) + ' peak', schedule(st.schedule)]);
+  }
+  return rows.length ? [table(['job', 'role', 'steps', 'device memory', 'schedule'], rows, { id: 'grain-jobs' })] : [];
+}
+
 async function grains() {
   const stats = (await api('/silos')).filter(s => s.stats).map(s => s.stats);
   const types = stats.flatMap(s => s.grains.map(g => ({ silo: s.address, ...g })));
   const methods = stats.flatMap(s => s.methods.map(m => ({ silo: s.address, ...m })));
   const state = h('pre', { id: 'grain-state' }, 'click an activation to see its state');
+  const summary = h('div', { id: 'grain-summary' });
   const keyLinks = t => h('div', {}, t.keys.map(k => h('a', { href: 'javascript:void 0', class: 'activation', 'data-grain': t.grain, 'data-key': k, 'data-silo': t.silo,
     onclick: '' }, k + ' ')));
   const typeTable = table(['grain', 'silo', 'activations', 'calls', 'calls/s', 'mean latency', 'errors'],
@@ -67,13 +84,15 @@ async function grains() {
     if (!a) return;
     const silo = a.dataset.silo;
     const r = await api(`/grains/state?silo=${encodeURIComponent(silo)}&grain=${encodeURIComponent(a.dataset.grain)}&key=${encodeURIComponent(a.dataset.key)}`);
-    state.textContent = `${r.grain}/${r.key} on ${r.silo}\n` + JSON.stringify(JSON.parse(r.stateJson), null, 2);
+    const parsed = JSON.parse(r.stateJson);
+    summary.replaceChildren(...stateSummary(parsed));
+    state.textContent = `${r.grain}/${r.key} on ${r.silo}\n` + JSON.stringify(parsed, null, 2);
   });
   const slow = [...methods].sort((a, b) => b.p99Microseconds - a.p99Microseconds).slice(0, 8);
   const failing = methods.filter(m => m.errors > 0).sort((a, b) => b.errors - a.errors).slice(0, 8);
   const methodRow = m => [`${m.grain}.${m.method}`, m.silo, m.calls, fmt.num(m.callsPerSecond), fmt.us(m.p50Microseconds), fmt.us(m.p99Microseconds), m.errors];
   const heads = ['method', 'silo', 'calls', 'calls/s', 'p50', 'p99', 'errors'];
-  return [h('h1', {}, 'Grains'), typeTable, h('h2', {}, 'Activation state'), state,
+  return [h('h1', {}, 'Grains'), typeTable, h('h2', {}, 'Activation state'), summary, state,
     h('h2', {}, 'Slowest methods (p99)'), table(heads, slow.map(methodRow), { id: 'slow-methods' }),
     h('h2', {}, 'Failing methods'), failing.length ? table(heads, failing.map(methodRow), { id: 'failing-methods' }) : h('p', { class: 'muted' }, 'no failed calls')];
 }

@@ -19,7 +19,7 @@ public sealed class ClusterJobDriver(IGrainFactory grains, ClusterJob job)
 
     private int Stages => job.SiloOfStage.Count;
 
-    /// <summary>Every stage's reply to the last step run (in stage order): seconds, peak memory, timed instructions.</summary>
+    /// <summary>Every stage's reply to the last step run (in stage order): seconds, peak memory, timed instructions (on this driver's clock).</summary>
     public IReadOnlyList<StepReply> LastReplies { get; private set; } = [];
 
     public Task LoadAsync(CancellationToken cancellationToken = default)
@@ -32,7 +32,10 @@ public sealed class ClusterJobDriver(IGrainFactory grains, ClusterJob job)
     public async Task<double> RunStepAsync(long step, CancellationToken cancellationToken = default)
     {
         var replies = new StepReply[Stages];
-        await All($"step {step + 1}", async s => replies[s] = await Worker(s).RunStepAsync(new StepRequest(job.JobId, step), cancellationToken).ConfigureAwait(false))
+        var start = System.Diagnostics.Stopwatch.GetTimestamp();
+        await All($"step {step + 1}", async s => replies[s] = ClusterJobView.OnDriverClock(
+                await Worker(s).RunStepAsync(new StepRequest(job.JobId, step), cancellationToken).ConfigureAwait(false),
+                System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds))
             .ConfigureAwait(false);
         LastReplies = replies;
         return replies[^1].Loss;

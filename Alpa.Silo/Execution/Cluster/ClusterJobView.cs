@@ -1,3 +1,4 @@
+using Alpa.Client.Contracts;
 using Alpa.Client.Jobs;
 using Alpa.Planner.Pipeline;
 using Alpa.Silo.Execution.Pipeline;
@@ -38,6 +39,19 @@ public static class ClusterJobView
         ArgumentNullException.ThrowIfNull(stageDevices);
         return [.. stageDevices.SelectMany(d => events.Select(e => new TimelineEvent(DeviceName(silo, d, devicesPerSilo), silo, e.Stage,
             e.Kind.ToString().ToLowerInvariant(), Math.Max(0, e.Microbatch), e.StartSeconds, e.EndSeconds)))];
+    }
+
+    /// <summary>
+    /// A worker's events moved onto the driver's clock (seconds from when the driver started the step): each
+    /// worker times from when it received the step, in its own process; its list is taken to end when its reply
+    /// reached the driver (<paramref name="arrivedSeconds"/>), so the reply's own transit shows as idle time.
+    /// </summary>
+    public static StepReply OnDriverClock(StepReply reply, double arrivedSeconds)
+    {
+        ArgumentNullException.ThrowIfNull(reply);
+        if (reply.Events is not { Count: > 0 } events) return reply;
+        var shift = Math.Max(0, arrivedSeconds - events.Max(e => e.EndSeconds));
+        return reply with { Events = [.. events.Select(e => e with { StartSeconds = e.StartSeconds + shift, EndSeconds = e.EndSeconds + shift })] };
     }
 
     private static string? Token(Instruction instruction) => instruction switch
