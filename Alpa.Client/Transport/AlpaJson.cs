@@ -38,6 +38,8 @@ namespace Alpa.Client.Transport;
 [JsonSerializable(typeof(PlanReply))]
 [JsonSerializable(typeof(StartJobRequest))]
 [JsonSerializable(typeof(JobStatus))]
+[JsonSerializable(typeof(DriverWatchRequest))]
+[JsonSerializable(typeof(DriverProgress))]
 [JsonSerializable(typeof(GrainError))]
 [JsonSerializable(typeof(ClusterListing))]
 [JsonSerializable(typeof(CollectiveRunRequest))]

@@ -10,7 +10,8 @@ namespace Alpa.Silo.Cli;
 /// <summary>
 /// <c>alpa train --connect ADDR:PORT [--secret-file F] --model M --steps N [--microbatches B] [--check] [--json]</c>:
 /// plans one pipeline stage per active silo of a running cluster (local cluster spec from the silos'
-/// device counts), ships the job to their mesh worker grains and drives the steps from this process.
+/// device counts), starts the job's DriverGrain (on the silo this client connected to) and prints the
+/// steps it reports; the step loop runs in the cluster, not here.
 /// </summary>
 internal static class ConnectTraining
 {
@@ -41,24 +42,29 @@ internal static class ConnectTraining
         return CliApp.Ok;
     }
 
+    /// <summary>Starts the job's DriverGrain and prints its steps as they finish; returns the losses.</summary>
     private static List<double> Drive(AlpaClient client, ClusterJob job, TextWriter err)
     {
-        var driver = new ClusterJobDriver(client, job);
-        var losses = new List<double>();
+        using var interrupt = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            e.Cancel = true;
+            err.WriteLine("cancelling after the current step …");
+            interrupt.Cancel();
+        };
+        Console.CancelKeyPress += onCancel;
         try
         {
-            driver.LoadAsync().GetAwaiter().GetResult();
-            for (var step = 0; step < job.Steps; step++)
-            {
-                losses.Add(driver.RunStepAsync(step).GetAwaiter().GetResult());
-                err.WriteLine($"step {step + 1}/{job.Steps}: loss {losses[^1]:F6}");
-            }
+            var result = DriverClient.RunAsync(client, job, step => err.WriteLine(
+                    $"step {step.Step}/{job.Steps}: loss {step.Loss:F6}, {step.Seconds * 1e3:F0} ms, {step.ItemsPerSecond:N0} items/s"),
+                interrupt.Token).GetAwaiter().GetResult();
+            if (result.Status.State == "cancelled") throw new AlpaException($"job {job.JobId} was cancelled after step {result.Status.Step}");
+            return [.. result.Steps.Select(s => s.Loss)];
         }
         finally
         {
-            driver.ReleaseAsync().GetAwaiter().GetResult();
+            Console.CancelKeyPress -= onCancel;
         }
-        return losses;
     }
 
     private static void Write(CliContext context, ClusterJob job, List<double> losses, double? check)

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Alpa.Client.Contracts;
 using Alpa.Client.Jobs;
 using Alpa.Client.Membership;
@@ -15,72 +14,51 @@ namespace Alpa.Silo.Jobs;
 
 /// <summary>
 /// Runs a job that asks for more than one silo (or all of them) the way <c>alpa train --connect</c>
-/// does: one pipeline stage per silo (<see cref="ClusterJob"/>), the steps driven from this, the
-/// accepting, silo through the cluster step loop (<see cref="ClusterJobDriver"/>) against the mesh
-/// worker grain of every stage's silo. The same seed gives the same losses as <c>train --connect</c>.
-/// A worker that fails (a silo that dies) fails the job with a reason naming its silo.
+/// does: one pipeline stage per silo (<see cref="ClusterJob"/>), its steps driven by the job's
+/// <see cref="IDriverGrain"/>, placed on this, the accepting, silo, through <see cref="DriverClient"/>
+/// (the cluster step loop's public API). The same seed gives the same losses as <c>train --connect</c>.
+/// A silo that dies fails the job with the driver's reason, which names it; cancel stops after the running step.
 /// </summary>
 public sealed class ClusterJobRunner(SiloIdentity self, MembershipView view, IGrainFactory grains, ILogger<ClusterJobRunner> logger) : IJobRunner
 {
-    private const int DriversKept = 8;
-    private readonly List<ClusterDriverState> _drivers = [];
-
-    /// <summary>The drivers of the cluster jobs this silo runs or ran last (newest first).</summary>
-    public IReadOnlyList<ClusterDriverState> Drivers
-    {
-        get { lock (_drivers) return [.. _drivers]; }
-    }
-
     public void Validate(JobSpec spec, IReadOnlyList<string> devices) => _ = Choose(spec);
 
     public async Task RunAsync(JobRunContext job, IJobProgress progress, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(job);
         ArgumentNullException.ThrowIfNull(progress);
-        var spec = job.Spec;
-        var silos = Choose(spec);
+        var silos = Choose(job.Spec);
         var (cluster, plan) = await Task.Run(() => Plan(job, silos), cancellationToken).ConfigureAwait(false);
-        var state = Track(new ClusterDriverState(cluster, plan));
         var model = ModelZoo.Get(cluster.Model).Build();
-        var tokens = model.Inputs.FirstOrDefault(n => n.Name == "tokens");
-        var itemsPerStep = (double)(tokens?.Shape.Elements ?? model.Inputs.First().Shape[0]);
         var jobPlan = PipelineJobs.ToJobPlan(plan, d => ClusterJobView.DeviceName(silos[d / cluster.DevicesPerSilo], d, cluster.DevicesPerSilo),
             s => cluster.SiloOfStage[s]);
-        progress.Planned(jobPlan, tokens is null ? "samples" : "tokens");
+        progress.Planned(jobPlan, model.Inputs.Any(n => n.Name == "tokens") ? "tokens" : "samples");
         logger.LogInformation("job {Job}: {Model} in {Stages} stage(s) on silos {Silos}, {Microbatches} microbatches, {Steps} steps",
-            job.JobId, cluster.Model, plan.Stages.Count, string.Join(", ", cluster.SiloOfStage), plan.Microbatches, spec.Steps);
-        var driver = new ClusterJobDriver(grains, cluster);
-        try
+            job.JobId, cluster.Model, plan.Stages.Count, string.Join(", ", cluster.SiloOfStage), plan.Microbatches, job.Spec.Steps);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        string? diverged = null;
+        var result = await DriverClient.RunAsync(grains, cluster, step =>
         {
-            await driver.LoadAsync(cancellationToken).ConfigureAwait(false);
-            state.Phase("running");
-            for (var step = 0; step < spec.Steps; step++)
+            if (double.IsFinite(step.Loss)) Report(step, jobPlan, progress);
+            else if (diverged is null)
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                var start = Stopwatch.GetTimestamp();
-                // A step is not interrupted: cancelling one worker mid-step would leave the others waiting on its transfers.
-                var loss = await driver.RunStepAsync(step, CancellationToken.None).ConfigureAwait(false);
-                var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-                if (!double.IsFinite(loss))
-                    throw new AlpaException($"the loss became {loss} at step {step + 1}; lower the learning rate");
-                var replies = driver.LastReplies;
-                state.StepDone(step + 1, loss, seconds, replies);
-                IReadOnlyList<double> stageSeconds = [.. replies.Select(r => r.Seconds)];
-                progress.StepDone(new StepMetrics(step + 1, loss, seconds, itemsPerStep / seconds, stageSeconds),
-                    [.. replies.SelectMany(r => r.Events ?? [])],
-                    [.. jobPlan.Stages.SelectMany(s => s.Devices.Select(_ => replies[s.Index].PeakMemoryBytes))]);
+                diverged = $"the loss became {step.Loss} at step {step.Step}; lower the learning rate";
+                stop.Cancel(); // the driver stops after this step
             }
-            state.Phase("done");
-        }
-        catch (Exception)
+        }, stop.Token).ConfigureAwait(false);
+        if (diverged is not null) throw new AlpaException(diverged);
+        if (result.Status.State == "cancelled")
         {
-            state.Phase(cancellationToken.IsCancellationRequested ? "cancelled" : "failed");
-            throw;
+            throw new OperationCanceledException($"job {job.JobId} was cancelled after step {result.Status.Step}", cancellationToken);
         }
-        finally
-        {
-            await driver.ReleaseAsync(CancellationToken.None).ConfigureAwait(false);
-        }
+    }
+
+    /// <summary>A step of the driver as the job service's step: loss, throughput, per-stage seconds, timeline and device peaks.</summary>
+    private static void Report(DriverStep step, JobPlan plan, IJobProgress progress)
+    {
+        var peaks = step.StagePeakBytes ?? [];
+        progress.StepDone(new StepMetrics((int)step.Step, step.Loss, step.Seconds, step.ItemsPerSecond, step.StageSeconds), step.Events ?? [],
+            [.. plan.Stages.SelectMany(s => s.Devices.Select(_ => s.Index < peaks.Count ? peaks[s.Index] : 0))]);
     }
 
     /// <summary>
@@ -134,16 +112,6 @@ public sealed class ClusterJobRunner(SiloIdentity self, MembershipView view, IGr
         var cluster = ClusterJob.Create(job.JobId, spec.Model!, silos, spec.Cluster.Devices, spec.Steps, spec.Microbatches, spec.Seed);
         if (spec.LearningRate is { } lr) cluster = cluster with { PeakLearningRate = lr };
         return (cluster, PlanJson.Read(cluster.PlanJson));
-    }
-
-    private ClusterDriverState Track(ClusterDriverState state)
-    {
-        lock (_drivers)
-        {
-            _drivers.Insert(0, state);
-            if (_drivers.Count > DriversKept) _drivers.RemoveAt(_drivers.Count - 1);
-        }
-        return state;
     }
 }
 

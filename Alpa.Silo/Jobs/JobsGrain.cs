@@ -5,7 +5,7 @@ using Alpa.Silo.Hosting;
 namespace Alpa.Silo.Jobs;
 
 /// <summary>The silo's <see cref="IJobsGrain"/>: a thin front of the <see cref="JobService"/>.</summary>
-public sealed class JobsGrain(JobService jobs, ClusterJobRunner cluster) : IJobsGrain, IGrainStateReporter
+public sealed class JobsGrain(JobService jobs) : IJobsGrain, IGrainStateReporter
 {
     public Task<JobInfo> SubmitAsync(JobSpec spec, CancellationToken cancellationToken = default) => jobs.SubmitAsync(spec, cancellationToken);
 
@@ -20,11 +20,10 @@ public sealed class JobsGrain(JobService jobs, ClusterJobRunner cluster) : IJobs
 
     public Task<JobMetrics> GetMetricsAsync(JobRef job, CancellationToken cancellationToken = default) => jobs.GetMetricsAsync(Id(job), cancellationToken);
 
-    /// <summary>The jobs this silo runs: id, state, current step of total; the drivers of its jobs across silos (job, step, schedule).</summary>
+    /// <summary>The jobs this silo runs: id, state, current step of total.</summary>
     public object DescribeState() => new
     {
         jobs = jobs.Runs.Select(r => r.Info).Select(i => new { i.Id, i.State, i.Step, steps = i.Spec.Steps, i.Devices }).ToList(),
-        drivers = cluster.Drivers.Select(d => d.Describe()).ToList(),
     };
 
     private static string Id(JobRef? job) => job?.JobId ?? throw JobException.NotFound("");

@@ -65,13 +65,12 @@ public sealed class ClusterDashboardBrowserTests
         Assert.Contains("backward", events);
         Assert.Contains("recv", events);
 
-        var jobs = await StateAsync(page, root, "IJobsGrain", "gateway", addresses[0], running);
+        var driver = await StateAsync(page, root, "IDriverGrain", running, addresses[0], running);
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(shots, "grains-driver.png"), FullPage = true });
-        var driver = jobs.GetProperty("drivers")[0];
-        Assert.Equal(running, driver.GetProperty("job").GetString());
-        Assert.True(driver.GetProperty("step").GetInt64() >= 1);
-        Assert.Equal(addresses, driver.GetProperty("stages").EnumerateArray().Select(s => s.GetProperty("silo").GetString()));
-        Assert.StartsWith("F0 ", driver.GetProperty("stages")[0].GetProperty("schedule").GetString(), StringComparison.Ordinal);
+        Assert.True(driver.GetProperty("status").GetProperty("step").GetInt64() >= 2);
+        Assert.Equal(addresses, driver.GetProperty("stages").EnumerateArray().Select(s => s.GetString()));
+        Assert.StartsWith("F0 ", driver.GetProperty("schedules")[0].GetString(), StringComparison.Ordinal);
+        Assert.Equal(2, await page.Locator("#grain-jobs tr:has-text('driver') >> nth=0 >> .op-F").CountAsync());
 
         var logRequests = new List<string>();
         page.Request += (_, r) => { if (r.Url.Contains("/api/logs", StringComparison.Ordinal)) logRequests.Add(r.Url); };

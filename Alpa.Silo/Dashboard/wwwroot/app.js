@@ -62,9 +62,10 @@ function stateSummary(s) {
     rows.push([j.job, `worker of stage ${j.stage} / ${j.stages}`, `${j.stepsRun} run`,
       j.devices.map(d => `${d.device}: ${fmt.bytes(d.liveBytes)} live, ${fmt.bytes(d.peakLiveBytes)} peak`).join('; '), schedule(j.instructions.schedule)]);
   }
-  for (const d of s.drivers || []) for (const st of d.stages) {
-    rows.push([d.job, `driver: stage ${st.stage} on ${st.silo}`, `${d.step} / ${d.steps} (${d.phase})`,
-      st.peakMemoryBytes == null ? '—' : fmt.bytes(st.peakMemoryBytes) + ' peak', schedule(st.schedule)]);
+  if (s.status && s.schedules) {
+    const last = (s.recent_steps || []).slice(-1)[0] || {};
+    (s.stages || []).forEach((silo, i) => rows.push([s.status.jobId, `driver: stage ${i} on ${silo}`, `${s.status.step} / ${s.status.steps} (${s.status.state})`,
+      last.stagePeakBytes ? fmt.bytes(last.stagePeakBytes[i]) + ' peak' : '—', schedule(s.schedules[i] || '')]));
   }
   return rows.length ? [table(['job', 'role', 'steps', 'device memory', 'schedule'], rows, { id: 'grain-jobs' })] : [];
 }

@@ -1,11 +1,18 @@
 using Alpa.Client.Transport;
 using Alpa.Client.Contracts;
 using Alpa.Planner;
+using Alpa.Silo.Execution.Collectives;
 
 namespace Alpa.Silo.Execution.Cluster;
 
 /// <summary>A job on a cluster failed; the message names the silo (and stage) that failed.</summary>
-public sealed class ClusterJobException(string message, Exception inner) : AlpaException(message, inner);
+public sealed class ClusterJobException(string message, Exception? inner = null) : AlpaException(message, inner!)
+{
+    /// <summary>The silo blamed for the failure: the dead one when a worker reported a dead peer, else the worker's own silo; null when unknown.</summary>
+    public string? Silo { get; init; }
+    /// <summary>The stage whose worker reported the failure, or −1.</summary>
+    public int Stage { get; init; } = -1;
+}
 
 /// <summary>
 /// Drives a <see cref="ClusterJob"/> from the client (the DriverGrain's role, run in the client process):
@@ -19,9 +26,6 @@ public sealed class ClusterJobDriver(IGrainFactory grains, ClusterJob job)
 
     private int Stages => job.SiloOfStage.Count;
 
-    /// <summary>Every stage's reply to the last step run (in stage order): seconds, peak memory, timed instructions (on this driver's clock).</summary>
-    public IReadOnlyList<StepReply> LastReplies { get; private set; } = [];
-
     public Task LoadAsync(CancellationToken cancellationToken = default)
     {
         var json = job.ToJson();
@@ -29,7 +33,11 @@ public sealed class ClusterJobDriver(IGrainFactory grains, ClusterJob job)
     }
 
     /// <summary>Runs step <paramref name="step"/> (0-based) on every worker; returns the last stage's loss.</summary>
-    public async Task<double> RunStepAsync(long step, CancellationToken cancellationToken = default)
+    public async Task<double> RunStepAsync(long step, CancellationToken cancellationToken = default) =>
+        (await RunStepRepliesAsync(step, cancellationToken).ConfigureAwait(false))[^1].Loss;
+
+    /// <summary>Runs step <paramref name="step"/> (0-based) on every worker; returns every stage's reply (the loss is on the last; timed instructions on this driver's clock).</summary>
+    public async Task<IReadOnlyList<StepReply>> RunStepRepliesAsync(long step, CancellationToken cancellationToken = default)
     {
         var replies = new StepReply[Stages];
         var start = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -37,8 +45,7 @@ public sealed class ClusterJobDriver(IGrainFactory grains, ClusterJob job)
                 await Worker(s).RunStepAsync(new StepRequest(job.JobId, step), cancellationToken).ConfigureAwait(false),
                 System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds))
             .ConfigureAwait(false);
-        LastReplies = replies;
-        return replies[^1].Loss;
+        return replies;
     }
 
     /// <summary>Frees the job on every worker that still answers; failures here are not reported.</summary>
@@ -55,6 +62,15 @@ public sealed class ClusterJobDriver(IGrainFactory grains, ClusterJob job)
         {
             Serilog.Log.Debug(e, "Releasing job {Job} failed on some silo", job.JobId);
         }
+    }
+
+    /// <summary>The job's silo that <paramref name="error"/> names as failed (a dead peer), else the reporting worker's silo.</summary>
+    private string Blamed(int stage, Exception error)
+    {
+        for (var e = error; e is not null; e = e.InnerException)
+            if (e is SiloFailedException { Silo: { } dead }) return dead;
+        var named = job.SiloOfStage.Where(s => s != job.SiloOfStage[stage] && error.Message.Contains(s, StringComparison.Ordinal)).ToList();
+        return named.Count == 1 ? named[0] : job.SiloOfStage[stage];
     }
 
     /// <summary>Runs <paramref name="call"/> for every stage at once; the first failure throws, naming its silo.</summary>
@@ -76,7 +92,10 @@ public sealed class ClusterJobDriver(IGrainFactory grains, ClusterJob job)
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                throw new ClusterJobException($"job {job.JobId} failed at {what}: the worker of stage {stage} on silo {job.SiloOfStage[stage]} reported: {e.Message}", e);
+                throw new ClusterJobException($"job {job.JobId} failed at {what}: the worker of stage {stage} on silo {job.SiloOfStage[stage]} reported: {e.Message}", e)
+                {
+                    Silo = Blamed(stage, e), Stage = stage,
+                };
             }
         }
     }

@@ -25,6 +25,13 @@ public static class ClusterJobView
         return string.Join(' ', program.Instructions.Select(Token).OfType<string>());
     }
 
+    /// <summary>The <see cref="Schedule"/> of every stage of <paramref name="job"/>, in stage order.</summary>
+    public static IReadOnlyList<string> Schedules(ClusterJob job)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        return [.. InstructionEmitter.Emit(Planner.Plans.PlanJson.Read(job.PlanJson)).Select(Schedule)];
+    }
+
     /// <summary>Instructions of the list by kind (run, send, recv, free, collective, update).</summary>
     public static IReadOnlyDictionary<string, int> Counts(WorkerProgram program)
     {
