@@ -17,19 +17,22 @@ namespace Alpa.Tests.Dashboard;
 [Collection(SiloProcessCollection.Name)]
 public sealed class ClusterDashboardBrowserTests
 {
+    private static readonly Dictionary<string, string> Patient = CrossSilo.ClusterJobsTests.Patient;
+
     [ChromiumFact]
     public async Task GrainPagesShowTheWorkersAndTheDriver_AndTheLogIsPushed()
     {
         await using var cluster = new TestCluster("static:" + TestCluster.NewAddress());
         var addresses = new[] { cluster.Membership["static:".Length..], TestCluster.NewAddress() };
         var port = SiloProcess.FreePort();
-        await cluster.StartAsync(addresses[0], 1, null, "--dashboard", $"0.0.0.0:{port}");
-        await cluster.StartAsync(addresses[1], 1);
+        await cluster.StartAsync(addresses[0], 1, Patient, "--dashboard", $"0.0.0.0:{port}");
+        await cluster.StartAsync(addresses[1], 1, Patient);
         await cluster.WaitForAsync(addresses[0], l => l.Silos.Count(s => s.Status == "active") == 2, TimeSpan.FromSeconds(30));
         using var client = await cluster.ConnectAsync(addresses[0]);
         var done = await client.SubmitAsync(new JobSpec { Model = "gpt-tiny", Steps = 2, Microbatches = 2, Cluster = new ClusterRequest(ClusterRequest.AllSilos, 1) });
         await foreach (var _ in client.WatchAsync(done)) { }
-        Assert.Equal(JobStates.Done, (await client.GetJobAsync(done)).State);
+        var info = await client.GetJobAsync(done);
+        Assert.True(info.State == JobStates.Done, $"{info.State}: {info.Error}\n{cluster.Logs()}");
 
         using var playwright = await Playwright.CreateAsync();
         await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
