@@ -19,8 +19,8 @@ public sealed class ClusterJobsTests(ITestOutputHelper output)
 {
     private const int Steps = 3;
 
-    /// <summary>Silos that wait 30 s before declaring a silent peer dead: a loaded test machine must not fail the job (the kill below is seen by the workers' calls).</summary>
-    internal static readonly Dictionary<string, string> Patient = new() { ["ALPA_Silo__DeadAfter"] = "00:00:30" };
+    /// <summary>Silos that wait 10 s (the most allowed) before declaring a silent peer dead: a loaded test machine must not fail the job (the kill below is seen by the workers' calls).</summary>
+    internal static readonly Dictionary<string, string> Patient = new() { ["ALPA_Silo__DeadAfter"] = "00:00:10" };
 
     [Fact]
     public async Task AJobOnAllSilos_TrainsLikeTrainConnect_CancelsAndFailsNamingADeadSilo()
@@ -34,6 +34,8 @@ public sealed class ClusterJobsTests(ITestOutputHelper output)
         var refused = await Assert.ThrowsAsync<JobException>(() => client.SubmitAsync(new JobSpec { Model = "gpt-tiny", Cluster = new ClusterRequest(3, 1) }));
         Assert.Equal(GrainErrorKind.BadRequest, refused.Kind);
         Assert.Contains("cluster.silos is 3, but the cluster has 2 active silo(s)", refused.Message, StringComparison.Ordinal);
+        var cli = await TestCluster.RunAlpaAsync(null, "submit", "--connect", addresses[0], "--secret-file", cluster.SecretFile!, "--model", "gpt-tiny", "--silos", "3");
+        Assert.Equal((1, $"alpa: {refused.Message}"), (cli.Code, cli.Stderr.Trim()));
 
         var id = await client.SubmitAsync(new JobSpec
         {

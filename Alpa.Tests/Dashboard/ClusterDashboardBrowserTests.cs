@@ -35,13 +35,9 @@ public sealed class ClusterDashboardBrowserTests
         Assert.True(info.State == JobStates.Done, $"{info.State}: {info.Error}\n{cluster.Logs()}");
 
         using var playwright = await Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = ChromiumFactAttribute.Chromium, Headless = true, Args = ["--no-sandbox"],
-        });
-        var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
+        await using var browser = await DashboardBrowserTests.LaunchAsync(playwright);
         var errors = new List<string>();
-        page.PageError += (_, e) => errors.Add(e);
+        var page = await DashboardBrowserTests.NewPageAsync(browser, errors);
         var root = $"http://127.0.0.1:{port}/";
         var shots = DashboardBrowserTests.Artifacts();
         await page.GotoAsync(root);
