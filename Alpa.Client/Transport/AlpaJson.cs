@@ -36,6 +36,7 @@ namespace Alpa.Client.Transport;
 [JsonSerializable(typeof(ReleaseJobRequest))]
 [JsonSerializable(typeof(PlanRequest))]
 [JsonSerializable(typeof(PlanReply))]
+[JsonSerializable(typeof(DeviceProfile))]
 [JsonSerializable(typeof(StartJobRequest))]
 [JsonSerializable(typeof(JobStatus))]
 [JsonSerializable(typeof(DriverWatchRequest))]

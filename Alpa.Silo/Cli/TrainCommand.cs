@@ -43,8 +43,9 @@ internal sealed class TrainCommand : ICommand
         new("eval-every", "N", "evaluate on held-out batches every N steps (default steps/4)"),
         new("profile", null, "print the time per op kind of the last step"),
         .. TrainCheckpoints.Options,
-        new("connect", "ADDR:PORT", "train on a running cluster: one pipeline stage per active silo, driven from this process (alpa train --connect ADDR:PORT [--secret-file F] --model M --steps N [--microbatches B] [--check] [--json])"),
+        new("connect", "ADDR:PORT", "train on a running cluster: one pipeline stage per active silo, planned by the PlannerGrain on the profiled silos, driven by a DriverGrain (alpa train --connect ADDR:PORT [--secret-file F] [--tls-ca FILE] --model M --steps N [--microbatches B] [--check] [--json])"),
         new("secret-file", "F", "cluster secret for --connect"),
+        new("tls-ca", "FILE", "CA certificate that signed the silos' TLS certificates, for --connect to a TLS cluster"),
     ];
     public (int Min, int Max) Positionals => (0, 0);
 

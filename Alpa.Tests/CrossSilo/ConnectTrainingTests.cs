@@ -1,6 +1,8 @@
 using System.Diagnostics;
+using System.Text.Json;
 using Alpa.Client.Contracts;
 using Alpa.Silo.Execution.Cluster;
+using Alpa.Tests.Cli;
 using Alpa.Tests.Silo;
 using Xunit.Abstractions;
 
@@ -24,19 +26,36 @@ public sealed class ConnectTrainingTests(ITestOutputHelper output)
         await cluster.WaitForAsync(addresses[0], l => l.Silos.Count(s => s.Status == "active") == 2, TimeSpan.FromSeconds(30));
         using var client = await cluster.ConnectAsync(addresses[0]);
 
-        var job = ClusterJob.Create("connect-check", "gpt-tiny", addresses, 1, 3, 2, seed: 0);
-        Assert.Equal(addresses, job.SiloOfStage);
+        // The CLI: PlannerGrain (profiled spec) → DriverGrain on the gateway → steps streamed → --check.
+        var (code, stdout, stderr) = InProcessCli.Run("train", "--connect", addresses[0], "--secret-file", cluster.SecretFile!,
+            "--model", "gpt-tiny", "--steps", "3", "--microbatches", "2", "--check", "--json");
+        output.WriteLine(stderr);
+        Assert.True(code == 0, $"train --connect exited {code}: {stderr}");
+        var json = JsonDocument.Parse(stdout).RootElement;
+        var stageSilos = json.GetProperty("silo_of_stage").EnumerateArray().Select(e => e.GetString()!).ToArray();
+        Assert.Equal(addresses.Order(), stageSilos.Order());
+        Assert.Equal(addresses[0], json.GetProperty("driver_silo").GetString());
+        Assert.True(json.GetProperty("predicted_step_seconds").GetDouble() > 0);
+        Assert.Equal(3, json.GetProperty("losses").GetArrayLength());
+        var diff = json.GetProperty("max_loss_rel_diff").GetDouble();
+        Assert.True(diff <= 1e-4, $"loss differs from one device by {diff:E2}");
+        foreach (var k in new[] { 1, 2, 3 }) Assert.Contains($"step {k}/3: loss", stderr);
+        foreach (var a in addresses) Assert.Contains($"{a}: 1 device(s), GEMM", stderr);
+        Assert.Contains($"{stageSilos[0]} → {stageSilos[1]}: latency", stderr);
+
+        // The planner again: device profiles (per silo process) and the link are cached, and so is the plan.
+        var again = await client.GetGrain<IPlannerGrain>("default").PlanAsync(new PlanRequest("gpt-tiny", stageSilos, 2));
+        Assert.True(again.FromCache);
+        Assert.All(again.Profile, line => Assert.Contains("(cached)", line));
+        Assert.Equal(3, again.Profile.Count);
+
+        // Streaming through the SDK: every step once, in order.
+        var job = ClusterJob.Create("connect-stream", "gpt-tiny", addresses, 1, 3, 2, seed: 0);
         var streamed = new List<long>();
         var result = await DriverClient.RunAsync(client, job, s => streamed.Add(s.Step));
         Assert.Equal("done", result.Status.State);
-        Assert.Equal(addresses[0], result.Status.DriverSilo);
         Assert.Equal([1L, 2, 3], streamed);
         Assert.All(result.Steps, s => Assert.True(s.ItemsPerSecond > 0 && s.StageSeconds.Count == 2));
-        var losses = result.Steps.Select(s => s.Loss).ToList();
-        var reference = job.ReferenceLosses();
-        var diff = losses.Zip(reference, (a, b) => Math.Abs(a - b) / Math.Abs(b)).Max();
-        output.WriteLine($"losses {string.Join(", ", losses.Select(l => l.ToString("F6")))}; one device {string.Join(", ", reference.Select(l => l.ToString("F6")))}; max rel diff {diff:E2}");
-        Assert.True(diff <= 1e-4, $"loss differs from one device by {diff:E2}");
 
         // Cancel: the job stops after the step that was running when the cancel arrived.
         var cancelJob = ClusterJob.Create("connect-cancel", "gpt-tiny", addresses, 1, 10_000, 2, seed: 0);
