@@ -15,7 +15,7 @@ public sealed class ClusterJobException(string message, Exception? inner = null)
 }
 
 /// <summary>
-/// Drives a <see cref="ClusterJob"/> from the client (the DriverGrain's role, run in the client process):
+/// The calls of a <see cref="ClusterJob"/> to its mesh workers (used by <see cref="ClusterTrainingSession"/>, which the DriverGrain hosts):
 /// ships the job to the mesh worker grain of every stage's silo once, then per step makes one call per
 /// worker and takes the loss from the last stage. The first worker that fails fails the job, naming its
 /// silo and the failure (a receive from a dead silo names the dead one).

@@ -109,6 +109,11 @@ public sealed partial class SpmdExecutor : IDisposable
     public IReadOnlyList<long> PersistentBytes =>
         [.. Enumerable.Range(0, _devices.Length).Select(r => _persistent.Sum(kv => kv.Value[r].Elements * (long)_graph.Nodes[kv.Key].DType.Size()))];
 
+    /// <summary>Bytes of the states (not parameters) each device stores, e.g. serving's key/value caches.</summary>
+    public IReadOnlyList<long> StateBytes =>
+        [.. Enumerable.Range(0, _devices.Length).Select(r => _persistent.Where(kv => _graph.Nodes[kv.Key].Op == OpKind.State)
+                                                                       .Sum(kv => kv.Value[r].Elements * (long)_graph.Nodes[kv.Key].DType.Size()))];
+
     /// <summary>The full value of a parameter or state, assembled from the shards.</summary>
     public HostTensor Read(string name)
     {
