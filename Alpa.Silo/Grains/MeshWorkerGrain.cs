@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Alpa.Client.Contracts;
 using Alpa.Planner;
 using Alpa.Planner.Pipeline;
+using Alpa.Silo.Checkpoints;
 using Alpa.Silo.Execution.Cluster;
 using Alpa.Silo.Execution.Collectives;
 using Alpa.Silo.Execution.Pipeline;
@@ -51,14 +52,27 @@ public sealed class MeshWorkerGrain(SiloIdentity self, DataPlanePeers peers) : I
     public async Task<StepReply> RunStepAsync(StepRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        LoadedJob? loaded;
-        lock (_lock) _jobs.TryGetValue(request.JobId, out loaded);
-        if (loaded is null) throw new AlpaException($"silo {self.Address} has no program of job {request.JobId}; load it first");
+        var loaded = Loaded(request.JobId);
         var (job, stage, runner) = (loaded.Job, loaded.Stage, loaded.Runner);
         var microbatches = job.Microbatches(loaded.Data, runner.Plan.Microbatches, request.Step);
         var step = new WorkerStep(request.JobId, request.Step + 1, microbatches, job.LearningRate(request.Step), Stopwatch.GetTimestamp());
         var result = await runner.Workers[stage].RunStepAsync(step, cancellationToken).ConfigureAwait(false);
         return new StepReply(request.JobId, request.Step, result.Loss ?? double.NaN, result.Seconds, result.PeakMemoryBytes);
+    }
+
+    public Task<SaveShardsReply> SaveShardsAsync(SaveShardsRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var loaded = Loaded(request.JobId);
+        var hook = FaultInjection.FromEnvironment(Console.Error);
+        return Task.Run(() => StageCheckpoints.Save(loaded.Job, loaded.Stage, loaded.Runner, request, hook, cancellationToken), cancellationToken);
+    }
+
+    public Task<RestoreShardsReply> RestoreShardsAsync(RestoreShardsRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var loaded = Loaded(request.JobId);
+        return Task.Run(() => StageCheckpoints.Restore(loaded.Job, loaded.Stage, loaded.Runner, request), cancellationToken);
     }
 
     public Task ReleaseJobAsync(ReleaseJobRequest request, CancellationToken cancellationToken = default)
@@ -78,6 +92,13 @@ public sealed class MeshWorkerGrain(SiloIdentity self, DataPlanePeers peers) : I
             foreach (var j in _jobs.Values) j.Runner.Dispose();
             _jobs.Clear();
         }
+    }
+
+    private LoadedJob Loaded(string jobId)
+    {
+        LoadedJob? loaded;
+        lock (_lock) _jobs.TryGetValue(jobId, out loaded);
+        return loaded ?? throw new AlpaException($"silo {self.Address} has no program of job {jobId}; load it first");
     }
 
     private static Planner.Graph.Graph ModelZoo(ClusterJob job) => Planner.Models.ModelZoo.Get(job.Model).Build();
