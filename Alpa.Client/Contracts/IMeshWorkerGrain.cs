@@ -6,6 +6,7 @@ namespace Alpa.Client.Contracts;
 /// (RUN / SEND / RECV / FREE / collective / UPDATE). Its body comes with the execution issue.
 /// </summary>
 [GrainPlacement(GrainPlacement.SiloKeyed)]
+[ReentrantGrain] // calls of different jobs overlap; releasing a job cancels its step stuck on a dead peer
 public interface IMeshWorkerGrain : IGrain
 {
     /// <summary>The devices this worker owns and their free memory.</summary>

@@ -45,6 +45,8 @@ internal sealed class TrainCommand : ICommand
         .. TrainCheckpoints.Options,
         new("connect", "ADDR:PORT", "train on a running cluster: one pipeline stage per active silo, driven from this process (alpa train --connect ADDR:PORT [--secret-file F] --model M --steps N [--microbatches B] [--check] [--json])"),
         new("secret-file", "F", "cluster secret for --connect"),
+        new("recover", null, "with --connect and --checkpoint-dir: when a silo dies, re-plan on the silos alive, restore the last checkpoint and continue"),
+        new("wait-for-replacement", "S", "with --recover: seconds to wait for a replacement silo before re-planning on fewer (default 5)"),
     ];
     public (int Min, int Max) Positionals => (0, 0);
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Alpa.Client;
 using Alpa.Client.Contracts;
 
 namespace Alpa.Silo.Execution.Cluster;
@@ -8,14 +9,23 @@ public sealed partial class RecoveringTrainingLoop
 {
     private int _devices;
 
+    /// <summary>Active silos of the cluster as membership lists them (the usual <c>members</c> source of the loop).</summary>
+    public static async Task<IReadOnlyList<string>> ActiveSilosAsync(AlpaClient client, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        var listing = await client.GetClusterAsync(cancellationToken).ConfigureAwait(false);
+        return [.. listing.Silos.Where(s => s.Status == "active").Select(s => s.Address).Distinct()];
+    }
+
     /// <summary>
     /// Live silos with the job's device count, those in <paramref name="preferred"/> first (in that order), then
-    /// the others in membership order; the first call fixes the device count from the first silo that answers.
+    /// the others by address (so a re-plan is reproducible); the first call fixes the device count from the
+    /// first silo that answers.
     /// </summary>
     private async Task<(List<string> Silos, int Devices)> LiveSilosAsync(IReadOnlyList<string> preferred, CancellationToken cancellationToken)
     {
         var listed = await members(cancellationToken).ConfigureAwait(false);
-        var candidates = preferred.Concat(listed).Distinct(StringComparer.Ordinal).ToList();
+        var candidates = preferred.Concat(listed.Except(preferred, StringComparer.Ordinal).Order(StringComparer.Ordinal)).Distinct(StringComparer.Ordinal).ToList();
         var infos = await Task.WhenAll(candidates.Select(s => ProbeAsync(s, cancellationToken))).ConfigureAwait(false);
         if (_devices == 0) _devices = infos.FirstOrDefault(i => i is not null)?.Devices.Count ?? 0;
         var live = candidates.Where((s, i) => infos[i] is { } info && info.Devices.Count == _devices).ToList();

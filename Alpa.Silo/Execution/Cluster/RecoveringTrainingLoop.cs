@@ -20,16 +20,18 @@ public sealed partial class RecoveringTrainingLoop(IGrainFactory grains, Func<Ca
     private readonly double[] _losses = new double[options.Steps];
     private readonly List<RecoveryTiming> _recoveries = [];
     private readonly List<SaveReport> _saved = [];
+    private long _done;
 
     /// <summary>Runs the job to its last step; throws <see cref="ClusterJobException"/> when it cannot continue.</summary>
     public async Task<RecoveringTrainingResult> RunAsync(CancellationToken cancellationToken = default)
     {
         if (options.Checkpoints.Every < 1) throw new CheckpointException($"--checkpoint-every must be at least 1, got {options.Checkpoints.Every}");
-        var (silos, devices) = await LiveSilosAsync([], cancellationToken).ConfigureAwait(false);
+        var (silos, devices) = await LiveSilosAsync(options.Silos ?? [], cancellationToken).ConfigureAwait(false);
+        if (options.Silos is { } wanted) silos = [.. silos.Where(wanted.Contains)];
         if (silos.Count == 0) throw new ClusterJobException("the cluster has no active silo to train on", new InvalidOperationException("no silo"));
         var maxSilos = options.MaxSilos ?? silos.Count;
         silos = [.. silos.Take(maxSilos)];
-        long done = 0, start = 0;
+        long start = 0;
         RecoveryTiming? recovering = null;
         for (var attempt = 0; ; attempt++)
         {
@@ -39,14 +41,14 @@ public sealed partial class RecoveringTrainingLoop(IGrainFactory grains, Func<Ca
             {
                 var plan = Stopwatch.StartNew();
                 await driver.LoadAsync(cancellationToken).ConfigureAwait(false);
-                Emit("planned", done, $"job {job.JobId}: {job.SiloOfStage.Count} stage(s) on {string.Join(", ", job.SiloOfStage)}");
+                Emit("planned", _done, $"job {job.JobId}: {job.SiloOfStage.Count} stage(s) on {string.Join(", ", job.SiloOfStage)}");
                 var restore = Stopwatch.StartNew();
-                if (attempt > 0 || options.Resume) done = await RestoreAsync(driver, required: attempt == 0, cancellationToken).ConfigureAwait(false);
-                if (attempt == 0) start = done;
-                if (recovering is not null) recovering = recovering with { Silos = job.SiloOfStage, RestoredStep = done, ReplanSeconds = plan.Elapsed.TotalSeconds - restore.Elapsed.TotalSeconds, RestoreSeconds = restore.Elapsed.TotalSeconds };
-                done = await StepsAsync(driver, done, recovering, cancellationToken).ConfigureAwait(false);
+                if (attempt > 0 || options.Resume) _done = await RestoreAsync(driver, required: attempt == 0, cancellationToken).ConfigureAwait(false);
+                if (attempt == 0) start = _done;
+                if (recovering is not null) recovering = recovering with { Silos = job.SiloOfStage, RestoredStep = _done, ReplanSeconds = plan.Elapsed.TotalSeconds - restore.Elapsed.TotalSeconds, RestoreSeconds = restore.Elapsed.TotalSeconds };
+                await StepsAsync(driver, recovering, cancellationToken).ConfigureAwait(false);
                 await driver.ReleaseAsync(cancellationToken).ConfigureAwait(false);
-                Emit("finished", done, $"finished {done} steps on {job.SiloOfStage.Count} silo(s) after {_recoveries.Count} recovery(ies)");
+                Emit("finished", _done, $"finished {_done} steps on {job.SiloOfStage.Count} silo(s) after {_recoveries.Count} recovery(ies)");
                 return new RecoveringTrainingResult(_losses, job, _recoveries, _saved, start);
             }
             catch (Exception e) when (e is ClusterJobException && options.Recover && !cancellationToken.IsCancellationRequested)
@@ -60,20 +62,20 @@ public sealed partial class RecoveringTrainingLoop(IGrainFactory grains, Func<Ca
                     throw new ClusterJobException($"{options.MaxRecoveries} recoveries already; the cluster is unstable (last failure: {e.Message})", e);
                 (silos, _) = await WaitForReplacementAsync(alive, maxSilos, devices, cancellationToken).ConfigureAwait(false);
                 if (recovering is not null) _recoveries.Add(recovering);
-                recovering = new RecoveryTiming(e.Message, dead, detected, done, 0, silos, wait.Elapsed.TotalSeconds, 0, 0, 0);
-                Emit("died", done, $"silo {string.Join(", ", dead)} died at step {done + 1}; re-planning on {silos.Count} silo(s): {string.Join(", ", silos)}");
+                recovering = new RecoveryTiming(e.Message, dead, detected, _done, 0, silos, wait.Elapsed.TotalSeconds, 0, 0, 0);
+                Emit("died", _done, $"silo {string.Join(", ", dead)} died after step {_done}; re-planning on {silos.Count} silo(s): {string.Join(", ", silos)}");
             }
         }
     }
 
-    /// <summary>Runs steps <paramref name="done"/> … end, checkpointing on the way; returns the steps done.</summary>
-    private async Task<long> StepsAsync(ClusterJobDriver driver, long done, RecoveryTiming? recovering, CancellationToken cancellationToken)
+    /// <summary>Runs the steps after the <c>_done</c> ones to the end, checkpointing on the way.</summary>
+    private async Task StepsAsync(ClusterJobDriver driver, RecoveryTiming? recovering, CancellationToken cancellationToken)
     {
-        for (var step = done; step < options.Steps; step++)
+        for (var step = _done; step < options.Steps; step++)
         {
             var clock = Stopwatch.StartNew();
             _losses[step] = await driver.RunStepAsync(step, cancellationToken).ConfigureAwait(false);
-            done = step + 1;
+            var done = _done = step + 1;
             Emit("step", done, $"step {done}/{options.Steps}: loss {_losses[step]:F6}");
             if (recovering is not null && step == recovering.RestoredStep)
             {
@@ -86,7 +88,6 @@ public sealed partial class RecoveringTrainingLoop(IGrainFactory grains, Func<Ca
             _saved.Add(report);
             Emit("checkpoint", done, $"checkpoint of step {done} committed ({report.Bytes} bytes, {report.WriteSeconds * 1e3:F0} ms)");
         }
-        return done;
     }
 
     /// <summary>

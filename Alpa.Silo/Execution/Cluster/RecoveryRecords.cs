@@ -23,7 +23,9 @@ public sealed record RecoveringTrainingOptions
     public bool Resume { get; init; }
     /// <summary>After a death, wait up to this long for the job's silo count to be back (a replacement joining) before re-planning on fewer.</summary>
     public TimeSpan WaitForReplacement { get; init; } = TimeSpan.FromSeconds(5);
-    /// <summary>Most silos the job uses (null: as many as are alive at the start).</summary>
+    /// <summary>Silos to start on, in stage order (null: the active silos in membership order, up to <see cref="MaxSilos"/>).</summary>
+    public IReadOnlyList<string>? Silos { get; init; }
+    /// <summary>Most silos the job uses (null: as many as it starts on).</summary>
     public int? MaxSilos { get; init; }
     /// <summary>Recoveries tolerated before the job fails for good.</summary>
     public int MaxRecoveries { get; init; } = 10;
