@@ -51,7 +51,7 @@ public sealed class ChaosRecoveryTests(ITestOutputHelper output)
         var options = new RecoveringTrainingOptions
         {
             JobId = $"chaos{seed}", Model = "gpt-tiny", Steps = Steps, Microbatches = 2, Seed = seed, Silos = job,
-            WaitForReplacement = TimeSpan.FromSeconds(2),
+            WaitForReplacement = TimeSpan.FromSeconds(2), ProbeTimeout = TimeSpan.FromSeconds(5),
             Checkpoints = new ClusterCheckpointOptions { Directory = directory, Every = Every, Keep = 2, FaultHook = scenario.BeforeRename },
         };
         var clock = Stopwatch.StartNew();

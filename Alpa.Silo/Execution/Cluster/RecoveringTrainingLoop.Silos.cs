@@ -32,6 +32,21 @@ public sealed partial class RecoveringTrainingLoop
         return (live, _devices);
     }
 
+    /// <summary>
+    /// The silos to start on: <see cref="RecoveringTrainingOptions.Silos"/> or every active silo; asks up to
+    /// three times while some do not answer (a loaded silo may miss one probe).
+    /// </summary>
+    private async Task<(List<string> Silos, int Devices)> StartingSilosAsync(CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var (live, devices) = await LiveSilosAsync(options.Silos ?? [], cancellationToken).ConfigureAwait(false);
+            if (options.Silos is { } wanted) live = [.. live.Where(wanted.Contains)];
+            if (attempt == 3 || (live.Count > 0 && live.Count >= (options.Silos?.Count ?? 0))) return (live, devices);
+            await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>The mesh worker's answer, or null when the silo does not answer within the probe timeout.</summary>
     private async Task<MeshWorkerInfo?> ProbeAsync(string silo, CancellationToken cancellationToken)
     {

@@ -21,32 +21,31 @@ public sealed partial class RecoveringTrainingLoop(IGrainFactory grains, Func<Ca
     private readonly List<RecoveryTiming> _recoveries = [];
     private readonly List<SaveReport> _saved = [];
     private long _done;
+    private RecoveryTiming? _recovering;
 
     /// <summary>Runs the job to its last step; throws <see cref="ClusterJobException"/> when it cannot continue.</summary>
     public async Task<RecoveringTrainingResult> RunAsync(CancellationToken cancellationToken = default)
     {
         if (options.Checkpoints.Every < 1) throw new CheckpointException($"--checkpoint-every must be at least 1, got {options.Checkpoints.Every}");
-        var (silos, devices) = await LiveSilosAsync(options.Silos ?? [], cancellationToken).ConfigureAwait(false);
-        if (options.Silos is { } wanted) silos = [.. silos.Where(wanted.Contains)];
+        var (silos, devices) = await StartingSilosAsync(cancellationToken).ConfigureAwait(false);
         if (silos.Count == 0) throw new ClusterJobException("the cluster has no active silo to train on", new InvalidOperationException("no silo"));
         var maxSilos = options.MaxSilos ?? silos.Count;
         silos = [.. silos.Take(maxSilos)];
         long start = 0;
-        RecoveryTiming? recovering = null;
         for (var attempt = 0; ; attempt++)
         {
+            var plan = Stopwatch.StartNew();
             var job = ClusterJob.Create($"{options.JobId}-{attempt}", options.Model, silos, devices, options.Steps, options.Microbatches, options.Seed);
             var driver = new ClusterJobDriver(grains, job);
             try
             {
-                var plan = Stopwatch.StartNew();
                 await driver.LoadAsync(cancellationToken).ConfigureAwait(false);
                 Emit("planned", _done, $"job {job.JobId}: {job.SiloOfStage.Count} stage(s) on {string.Join(", ", job.SiloOfStage)}");
                 var restore = Stopwatch.StartNew();
                 if (attempt > 0 || options.Resume) _done = await RestoreAsync(driver, required: attempt == 0, cancellationToken).ConfigureAwait(false);
                 if (attempt == 0) start = _done;
-                if (recovering is not null) recovering = recovering with { Silos = job.SiloOfStage, RestoredStep = _done, ReplanSeconds = plan.Elapsed.TotalSeconds - restore.Elapsed.TotalSeconds, RestoreSeconds = restore.Elapsed.TotalSeconds };
-                await StepsAsync(driver, recovering, cancellationToken).ConfigureAwait(false);
+                if (_recovering is { } recovering) _recovering = recovering with { Silos = job.SiloOfStage, RestoredStep = _done, ReplanSeconds = plan.Elapsed.TotalSeconds - restore.Elapsed.TotalSeconds, RestoreSeconds = restore.Elapsed.TotalSeconds };
+                await StepsAsync(driver, cancellationToken).ConfigureAwait(false);
                 await driver.ReleaseAsync(cancellationToken).ConfigureAwait(false);
                 Emit("finished", _done, $"finished {_done} steps on {job.SiloOfStage.Count} silo(s) after {_recoveries.Count} recovery(ies)");
                 return new RecoveringTrainingResult(_losses, job, _recoveries, _saved, start);
@@ -58,18 +57,18 @@ public sealed partial class RecoveringTrainingLoop(IGrainFactory grains, Func<Ca
                 var wait = Stopwatch.StartNew();
                 var (alive, dead) = await SurvivorsAsync(job, cancellationToken).ConfigureAwait(false);
                 if (dead.Count == 0) throw;
-                if (_recoveries.Count + (recovering is null ? 0 : 1) >= options.MaxRecoveries)
+                if (_recoveries.Count + (_recovering is null ? 0 : 1) >= options.MaxRecoveries)
                     throw new ClusterJobException($"{options.MaxRecoveries} recoveries already; the cluster is unstable (last failure: {e.Message})", e);
                 (silos, _) = await WaitForReplacementAsync(alive, maxSilos, devices, cancellationToken).ConfigureAwait(false);
-                if (recovering is not null) _recoveries.Add(recovering);
-                recovering = new RecoveryTiming(e.Message, dead, detected, _done, 0, silos, wait.Elapsed.TotalSeconds, 0, 0, 0);
+                if (_recovering is not null) _recoveries.Add(_recovering);
+                _recovering = new RecoveryTiming(e.Message, dead, detected, _done, 0, silos, wait.Elapsed.TotalSeconds, 0, 0, 0);
                 Emit("died", _done, $"silo {string.Join(", ", dead)} died after step {_done}; re-planning on {silos.Count} silo(s): {string.Join(", ", silos)}");
             }
         }
     }
 
     /// <summary>Runs the steps after the <c>_done</c> ones to the end, checkpointing on the way.</summary>
-    private async Task StepsAsync(ClusterJobDriver driver, RecoveryTiming? recovering, CancellationToken cancellationToken)
+    private async Task StepsAsync(ClusterJobDriver driver, CancellationToken cancellationToken)
     {
         for (var step = _done; step < options.Steps; step++)
         {
@@ -77,11 +76,11 @@ public sealed partial class RecoveringTrainingLoop(IGrainFactory grains, Func<Ca
             _losses[step] = await driver.RunStepAsync(step, cancellationToken).ConfigureAwait(false);
             var done = _done = step + 1;
             Emit("step", done, $"step {done}/{options.Steps}: loss {_losses[step]:F6}");
-            if (recovering is not null && step == recovering.RestoredStep)
+            if (_recovering is { } recovering && step == recovering.RestoredStep)
             {
                 _recoveries.Add(recovering with { FirstStepSeconds = clock.Elapsed.TotalSeconds });
                 Emit("resumed", done, $"resumed: first step after restoring step {recovering.RestoredStep} took {clock.Elapsed.TotalMilliseconds:F0} ms ({recovering.LostSteps} step(s) redone)");
-                recovering = null;
+                _recovering = null;
             }
             if (done % options.Checkpoints.Every != 0 && done != options.Steps) continue;
             var report = await ClusterCheckpoints.SaveAsync(driver, done, options.Checkpoints, cancellationToken).ConfigureAwait(false);
