@@ -81,7 +81,7 @@ public sealed class ConnectRecoveryCliTests
     public void BadRecoveryOptionsAreOneLineErrors(string expected, params string[] extra)
     {
         var (code, _, err) = Cli.InProcessCli.Run(["train", "--connect", "127.0.0.1:1", "--model", "gpt-tiny", .. extra]);
-        Assert.Equal(1, code);
+        Assert.Equal(2, code); // usage errors exit 2, as every CLI usage error here
         Assert.StartsWith(expected, err.Trim(), StringComparison.Ordinal);
     }
 }

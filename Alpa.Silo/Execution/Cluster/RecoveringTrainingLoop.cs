@@ -22,6 +22,7 @@ public sealed partial class RecoveringTrainingLoop(IGrainFactory grains, Func<Ca
     private readonly List<SaveReport> _saved = [];
     private long _done;
     private RecoveryTiming? _recovering;
+    private int _transient;
 
     /// <summary>Runs the job to its last step; throws <see cref="ClusterJobException"/> when it cannot continue.</summary>
     public async Task<RecoveringTrainingResult> RunAsync(CancellationToken cancellationToken = default)
@@ -56,13 +57,15 @@ public sealed partial class RecoveringTrainingLoop(IGrainFactory grains, Func<Ca
                 await driver.ReleaseAsync(cancellationToken).ConfigureAwait(false);
                 var wait = Stopwatch.StartNew();
                 var (alive, dead) = await SurvivorsAsync(job, cancellationToken).ConfigureAwait(false);
-                if (dead.Count == 0) throw;
+                if (dead.Count == 0 && ++_transient > options.MaxTransientRetries) throw;
                 if (_recoveries.Count + (_recovering is null ? 0 : 1) >= options.MaxRecoveries)
                     throw new ClusterJobException($"{options.MaxRecoveries} recoveries already; the cluster is unstable (last failure: {e.Message})", e);
                 (silos, _) = await WaitForReplacementAsync(alive, maxSilos, devices, cancellationToken).ConfigureAwait(false);
                 if (_recovering is not null) _recoveries.Add(_recovering);
                 _recovering = new RecoveryTiming(e.Message, dead, detected, _done, 0, silos, wait.Elapsed.TotalSeconds, 0, 0, 0);
-                Emit("died", _done, $"silo {string.Join(", ", dead)} died after step {_done}; re-planning on {silos.Count} silo(s): {string.Join(", ", silos)}");
+                Emit("died", _done, dead.Count == 0
+                    ? $"every silo answers after a failure after step {_done} (retry {_transient} of {options.MaxTransientRetries}): {e.Message}"
+                    : $"silo {string.Join(", ", dead)} died after step {_done}; re-planning on {silos.Count} silo(s): {string.Join(", ", silos)}");
             }
         }
     }

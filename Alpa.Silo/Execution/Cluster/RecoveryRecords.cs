@@ -29,6 +29,11 @@ public sealed record RecoveringTrainingOptions
     public int? MaxSilos { get; init; }
     /// <summary>Recoveries tolerated before the job fails for good.</summary>
     public int MaxRecoveries { get; init; } = 10;
+    /// <summary>
+    /// Failures after which every silo still answers (a step past its deadline on an overloaded machine) that are
+    /// retried from the last checkpoint on the same silos; the next one fails the job.
+    /// </summary>
+    public int MaxTransientRetries { get; init; } = 2;
     /// <summary>How long a silo may take to answer the liveness probe.</summary>
     public TimeSpan ProbeTimeout { get; init; } = TimeSpan.FromSeconds(2);
 }
