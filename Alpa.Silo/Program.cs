@@ -12,4 +12,8 @@ if (args is ["bench", "collectives", ..])
 {
     return await Alpa.Silo.Hosting.Bench.CollectiveBenchmarks.RunCliAsync(args);
 }
+if (args is ["bench", "cluster", ..])
+{
+    return await Alpa.Silo.Hosting.Bench.ClusterStepBenchmarks.RunCliAsync(args);
+}
 return CliApp.Run(args);

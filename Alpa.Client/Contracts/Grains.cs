@@ -17,6 +17,11 @@ public enum GrainPlacement
 
     /// <summary>The grain is placed on any live silo and found again through the grain directory.</summary>
     AnyLiveSilo,
+
+    /// <summary>Like <see cref="AnyLiveSilo"/>, but a new activation goes to the silo that received the call
+    /// (the client's gateway) when it is active (Orleans' PreferLocalPlacement): a job's driver then lives
+    /// where its client connected, not on a worker silo that may die.</summary>
+    PreferLocal,
 }
 
 /// <summary>Declares the placement of a grain interface; interfaces without it use <see cref="GrainPlacement.AnyLiveSilo"/>.</summary>

@@ -1,17 +1,47 @@
 namespace Alpa.Client.Contracts;
 
 /// <summary>
-/// Runs the planner (Alpa.Planner) for a job on any live silo; caches plans by (model, cluster, options).
-/// Key: a cache partition name (one activation per name). Its body comes with the planner issue.
+/// Runs the planner (Alpa.Planner) for a job on any live silo. Without a cluster spec in the request it
+/// profiles the silos first (each silo's devices through <see cref="IProfilerGrain"/>, cached per silo
+/// process, and the data-plane link between neighbouring silos) and combines them into the spec it plans
+/// with. Caches plans by (model, microbatches, cluster spec). Key: a cache partition name.
 /// </summary>
 [GrainPlacement(GrainPlacement.AnyLiveSilo)]
+[ReentrantGrain]
 public interface IPlannerGrain : IGrain
 {
     Task<PlanReply> PlanAsync(PlanRequest request, CancellationToken cancellationToken = default);
 }
 
-/// <summary>A model (built-in name or JSON), a cluster spec (JSON) and planner options (JSON).</summary>
-public sealed record PlanRequest(string Model, string ClusterJson, string OptionsJson);
+/// <summary>Plan <see cref="Model"/> with one pipeline stage per silo of <see cref="Silos"/> (in this order).</summary>
+/// <param name="Model">Built-in model name.</param>
+/// <param name="Silos">Active silo addresses; stage s runs on the s-th.</param>
+/// <param name="Microbatches">Microbatches per step (a power of two dividing the batch).</param>
+/// <param name="ClusterJson">A cluster spec to plan with instead of profiling (the planner's JSON format); null = profile.</param>
+public sealed record PlanRequest(string Model, IReadOnlyList<string> Silos, int Microbatches, string? ClusterJson = null);
 
-/// <summary>The plan JSON (DESIGN §6 format) and whether it came from the cache.</summary>
-public sealed record PlanReply(string PlanJson, bool FromCache);
+/// <summary>A plan for the silos.</summary>
+/// <param name="PlanJson">The plan (DESIGN §6 format).</param>
+/// <param name="FromCache">Whether the plan came from the cache.</param>
+/// <param name="ClusterJson">The cluster spec planned with (profiled unless the request gave one).</param>
+/// <param name="SiloOfStage">The silo of each stage.</param>
+/// <param name="DevicesPerSilo">Devices of each silo.</param>
+/// <param name="PredictedStepSeconds">The simulator's step time of the plan on that spec.</param>
+/// <param name="Profile">What was measured (empty with a given spec).</param>
+public sealed record PlanReply(string PlanJson, bool FromCache, string ClusterJson, IReadOnlyList<string> SiloOfStage, int DevicesPerSilo,
+                               double PredictedStepSeconds, IReadOnlyList<string> Profile);
+
+/// <summary>
+/// One per silo (key: the silo address): measures the silo's devices once per silo process (GEMM and copy
+/// rates with all its cores, memory per device; well under 2 s) and answers from the cache afterwards.
+/// </summary>
+[GrainPlacement(GrainPlacement.SiloKeyed)]
+[ReentrantGrain]
+public interface IProfilerGrain : IGrain
+{
+    Task<DeviceProfile> ProfileDevicesAsync(CancellationToken cancellationToken = default);
+}
+
+/// <summary>A silo's devices as measured: GEMM FLOP/s and copy bytes/s of the whole silo, memory per device, and how long measuring took.</summary>
+public sealed record DeviceProfile(string Silo, int Devices, double GemmFlops, double CopyBytesPerSecond, long MemoryBytesPerDevice,
+                                   double MeasureSeconds, bool FromCache);

@@ -37,7 +37,8 @@ public interface IDirectoryGrain : IGrain
 }
 
 /// <summary>A grain id: interface name and key.</summary>
-public sealed record DirectoryLookup(string Grain, string Key);
+/// <summary>A directory lookup; <see cref="PreferredSilo"/> (when active) receives a new activation.</summary>
+public sealed record DirectoryLookup(string Grain, string Key, string? PreferredSilo = null);
 
 /// <summary>The silo (address and epoch) holding a grain's activation.</summary>
 public sealed record GrainLocation(string Silo, long Epoch);

@@ -10,7 +10,7 @@ namespace Alpa.Silo.Grains;
 public sealed class DirectoryGrain(GrainDirectory directory) : IDirectoryGrain
 {
     public Task<GrainLocation> LookupOrPlaceAsync(DirectoryLookup request, CancellationToken cancellationToken = default) =>
-        directory.LookupOrPlaceAsync(request.Grain, request.Key, cancellationToken);
+        directory.LookupOrPlaceAsync(request.Grain, request.Key, cancellationToken, request.PreferredSilo);
 
     public Task<GrainLocation?> FindLocalAsync(DirectoryLookup request, CancellationToken cancellationToken = default) =>
         Task.FromResult(directory.FindLocal(request.Grain, request.Key));

@@ -19,7 +19,7 @@ public sealed class GrainDirectory(SiloIdentity self, MembershipView view, Grain
     private readonly SemaphoreSlim _placing = new(1, 1);
 
     /// <summary>Where grain <paramref name="grain"/>/<paramref name="key"/> lives (placing it if needed).</summary>
-    public async ValueTask<GrainLocation> LocateAsync(string grain, string key, CancellationToken token)
+    public async ValueTask<GrainLocation> LocateAsync(string grain, string key, CancellationToken token, bool preferLocal = false)
     {
         var id = $"{grain}/{key}";
         if (_cache.TryGetValue(id, out var cached) && IsLive(cached))
@@ -28,14 +28,15 @@ public sealed class GrainDirectory(SiloIdentity self, MembershipView view, Grain
         }
         var owner = Owner(id);
         var location = owner == self.Address
-            ? await LookupOrPlaceAsync(grain, key, token).ConfigureAwait(false)
-            : await grains.Value.GetGrain<IDirectoryGrain>(owner).LookupOrPlaceAsync(new DirectoryLookup(grain, key), token).ConfigureAwait(false);
+            ? await LookupOrPlaceAsync(grain, key, token, preferLocal ? self.Address : null).ConfigureAwait(false)
+            : await grains.Value.GetGrain<IDirectoryGrain>(owner)
+                .LookupOrPlaceAsync(new DirectoryLookup(grain, key, preferLocal ? self.Address : null), token).ConfigureAwait(false);
         _cache[id] = location;
         return location;
     }
 
     /// <summary>The owner's side of <see cref="LocateAsync"/>.</summary>
-    public async Task<GrainLocation> LookupOrPlaceAsync(string grain, string key, CancellationToken token)
+    public async Task<GrainLocation> LookupOrPlaceAsync(string grain, string key, CancellationToken token, string? preferredSilo = null)
     {
         var id = $"{grain}/{key}";
         await _placing.WaitAsync(token).ConfigureAwait(false);
@@ -45,7 +46,7 @@ public sealed class GrainDirectory(SiloIdentity self, MembershipView view, Grain
             {
                 return known;
             }
-            var location = await FindExistingAsync(grain, key, token).ConfigureAwait(false) ?? Place();
+            var location = await FindExistingAsync(grain, key, token).ConfigureAwait(false) ?? Place(preferredSilo);
             _partition[id] = location;
             return location;
         }
@@ -85,9 +86,13 @@ public sealed class GrainDirectory(SiloIdentity self, MembershipView view, Grain
         return null;
     }
 
-    private GrainLocation Place()
+    private GrainLocation Place(string? preferredSilo)
     {
         var active = view.ActiveSilos();
+        if (active.FirstOrDefault(s => s.Address == preferredSilo) is { } preferred)
+        {
+            return new GrainLocation(preferred.Address, preferred.Epoch);
+        }
         if (active.Count == 0)
         {
             return new GrainLocation(self.Address, self.Epoch);

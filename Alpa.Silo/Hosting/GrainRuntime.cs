@@ -166,7 +166,22 @@ public sealed class GrainDispatcher(
         {
             return self.Address;
         }
-        var location = await directory.LocateAsync(call.Grain.Name, call.Key, token).ConfigureAwait(false);
-        return location.Silo;
+        if (call.Grain.Placement != GrainPlacement.PreferLocal)
+        {
+            return (await directory.LocateAsync(call.Grain.Name, call.Key, token).ConfigureAwait(false)).Silo;
+        }
+        if (catalog.Contains(call.Grain.Name, call.Key))
+        {
+            return self.Address;
+        }
+        try
+        {
+            return (await directory.LocateAsync(call.Grain.Name, call.Key, token, preferLocal: true).ConfigureAwait(false)).Silo;
+        }
+        catch (SiloUnavailableException) when (!token.IsCancellationRequested)
+        {
+            // The directory owner died and membership does not know yet: a new job's driver must not wait for that.
+            return self.Address;
+        }
     }
 }

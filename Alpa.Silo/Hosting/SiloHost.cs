@@ -92,7 +92,10 @@ public static class SiloHost
             .Add<ICollectiveGrain, CollectiveGrain>()
             .Add<IJobsGrain, Jobs.JobsGrain>()
             .Add<IDashboardGrain, Dashboard.DashboardGrain>()
-            .Add<IMeshWorkerGrain, MeshWorkerGrain>());
+            .Add<IMeshWorkerGrain, MeshWorkerGrain>()
+            .Add<IDriverGrain, DriverGrain>()
+            .Add<IPlannerGrain, PlannerGrain>()
+            .Add<IProfilerGrain, ProfilerGrain>());
         services.AddSingleton<GrainCatalog>();
         services.AddSingleton<SiloConnectionPool>();
         services.AddSingleton(sp => new GrainDirectory(sp.GetRequiredService<SiloIdentity>(), sp.GetRequiredService<MembershipView>(),

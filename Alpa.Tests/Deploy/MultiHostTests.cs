@@ -14,8 +14,10 @@ namespace Alpa.Tests.Deploy;
 /// <summary>
 /// Three "hosts" on one machine: a silo in each of three network namespaces (own address, veth pair
 /// to a bridge), PostgreSQL membership reached over the bridge, TLS from deploy/tls/make-certs.sh and
-/// the cluster secret. <c>alpa cluster --json</c> run inside a namespace lists all three alive; cutting
-/// one namespace's link gets that silo declared dead within the probe bounds.
+/// the cluster secret. <c>alpa cluster --json</c> run inside a namespace lists all three alive;
+/// <c>alpa train --connect … --check</c> from a namespace trains across all three like one device; cutting
+/// one namespace's link mid-job gets that silo declared dead within the probe bounds and fails the job
+/// naming it, and a new job on the two remaining silos succeeds.
 /// </summary>
 [Collection(SiloProcessCollection.Name)]
 public sealed class MultiHostTests(ITestOutputHelper output)
@@ -61,12 +63,22 @@ public sealed class MultiHostTests(ITestOutputHelper output)
         }
         Assert.Equal(expected, active);
 
-        // Step 2 (one place to add it): `alpa train --connect {net.Address(0)}:{Port} --check` across the
-        // three namespaces, run like step 1, once cross-silo training lands; then step 3 also checks that
-        // the job fails over.
+        // Step 2: `alpa train --connect … --check` from namespace 0: one stage per namespace, planned on the
+        // profiled silos by the PlannerGrain, driven by the DriverGrain on the silo in namespace 0.
+        string[] train = [.. net.Exec(0), SiloProcess.DotnetHost(), typeof(SiloProcess).Assembly.Location, "train", "--connect", $"{net.Address(0)}:{Port}",
+            "--secret-file", cluster.SecretFile!, "--tls-ca", ca, "--model", "gpt-tiny", "--microbatches", "2"];
+        var (trainCode, trainOut, trainErr) = await Host.RunAsync(train[0], [.. train.Skip(1), "--steps", "10", "--check", "--json"], timeout: TimeSpan.FromMinutes(4));
+        output.WriteLine(trainErr);
+        Assert.True(trainCode == 0, $"alpa train --connect from {net.Names[0]} exited {trainCode}: {trainErr}\n{cluster.Logs()}");
+        var trained = JsonDocument.Parse(trainOut).RootElement;
+        Assert.Equal(expected, trained.GetProperty("silo_of_stage").EnumerateArray().Select(e => e.GetString() ?? "").Order());
+        Assert.True(trained.GetProperty("max_loss_rel_diff").GetDouble() <= 1e-4, trainOut);
 
-        // Step 3: cut namespace 2's link; the silos in namespaces 0 and 1 declare it dead.
+        // Step 3: a long job from namespace 0; once it has run two steps, cut namespace 2's link. The silos in
+        // namespaces 0 and 1 declare it dead, and the job fails naming it.
         var victim = $"{net.Address(2)}:{Port}";
+        await using var job = LiveProcess.Start([.. train, "--steps", "100000"]);
+        await job.WaitForLineAsync(l => l.StartsWith("step 2/", StringComparison.Ordinal), TimeSpan.FromMinutes(3));
         var watch = Stopwatch.StartNew();
         await net.SetLinkAsync(2, up: false);
         var tls = new TransportOptions { Secret = cluster.Secret, UseTls = true, TrustedCertificatePath = ca, ConnectTimeout = TimeSpan.FromSeconds(15) };
@@ -81,6 +93,15 @@ public sealed class MultiHostTests(ITestOutputHelper output)
         var after = await client.GetClusterAsync();
         Assert.Equal([$"{net.Address(0)}:{Port}", $"{net.Address(1)}:{Port}"], after.Silos.Where(s => s.Status == "active").Select(s => s.Address).Order());
         Assert.False(silos[0].HasExited || silos[1].HasExited);
+        var (jobCode, jobErr) = await job.WaitForExitAsync(DeadAfter + TimeSpan.FromSeconds(20));
+        output.WriteLine($"the job exited {jobCode} {watch.Elapsed.TotalSeconds:F1} s after the cut: {jobErr.Split('\n').LastOrDefault(l => l.StartsWith("alpa:", StringComparison.Ordinal))}");
+        Assert.Equal(1, jobCode);
+        Assert.Contains($"silo {victim}", jobErr);
+
+        // Failover as far as it goes today: a new job on the two remaining silos succeeds.
+        var (againCode, againOut, againErr) = await Host.RunAsync(train[0], [.. train.Skip(1), "--steps", "2", "--json"], timeout: TimeSpan.FromMinutes(3));
+        Assert.True(againCode == 0, $"a new job on the remaining silos exited {againCode}: {againErr}");
+        Assert.Equal(2, JsonDocument.Parse(againOut).RootElement.GetProperty("silo_of_stage").GetArrayLength());
     }
 
     private static Task<SiloProcess> StartInNamespaceAsync(TestCluster cluster, NetworkNamespaces net, int i, string ca)

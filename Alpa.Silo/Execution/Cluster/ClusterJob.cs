@@ -41,6 +41,8 @@ public sealed record ClusterJob
     public required int Tag { get; init; }
     /// <summary>The pipeline plan, as <see cref="Planner.Plans.PlanJson"/>.</summary>
     public required string PlanJson { get; init; }
+    /// <summary>The cluster spec the plan was made for (e.g. profiled by the PlannerGrain), as <see cref="ClusterJson"/>; null = <see cref="Cluster"/>'s defaults.</summary>
+    public string? ClusterJson { get; init; }
 
     /// <summary>Adam with ε = 1e-6, as the pipeline checks use (parameters whose gradient is exactly zero stay comparable).</summary>
     public static TrainingOptions Training => new() { Optimizer = new Adam { Epsilon = 1e-6 } };
@@ -55,14 +57,35 @@ public sealed record ClusterJob
     public static ClusterJob Create(string jobId, string model, IReadOnlyList<string> silos, int devicesPerSilo, int steps, int microbatches, int seed)
     {
         ArgumentNullException.ThrowIfNull(silos);
+        var (plan, siloOfStage) = PlanPerSilo(model, Cluster(Math.Max(1, silos.Count), devicesPerSilo), silos, microbatches);
+        return FromPlan(jobId, model, Planner.Plans.PlanJson.Write(plan), siloOfStage, devicesPerSilo, steps, seed, null);
+    }
+
+    /// <summary>A job running <paramref name="planJson"/> (from <see cref="PlanPerSilo"/>, e.g. through the PlannerGrain) with stage s on <paramref name="siloOfStage"/>[s].</summary>
+    public static ClusterJob FromPlan(string jobId, string model, string planJson, IReadOnlyList<string> siloOfStage, int devicesPerSilo, int steps, int seed,
+        string? clusterJson) => new()
+        {
+            JobId = jobId, Model = model, Seed = seed, Steps = steps, SiloOfStage = siloOfStage, DevicesPerSilo = devicesPerSilo,
+            Tag = 1 + (int)((uint)jobId.GetHashCode(StringComparison.Ordinal) % 65534), PlanJson = planJson, ClusterJson = clusterJson,
+        };
+
+    /// <summary>
+    /// Plans <paramref name="model"/> on <paramref name="cluster"/> (one host per silo) with one stage per silo (each stage a mesh of
+    /// that silo's devices, the model's layers split into nearly equal ranges); returns the plan and the silo of each stage.
+    /// </summary>
+    public static (Plan Plan, string[] SiloOfStage) PlanPerSilo(string model, ClusterSpec cluster, IReadOnlyList<string> silos, int microbatches)
+    {
+        ArgumentNullException.ThrowIfNull(cluster);
+        ArgumentNullException.ThrowIfNull(silos);
         if (silos.Count < 1) throw new AlpaException("the cluster has no active silo to train on");
+        var devicesPerSilo = cluster.DevicesPerHost;
         var spec = ModelZoo.Get(model);
         var layers = spec.LayerCount;
         if (layers < silos.Count) throw new AlpaException($"{model} has {layers} layer(s): too few for one stage on each of {silos.Count} silos");
         var n = silos.Count;
         var stages = Enumerable.Range(0, n).Select(i => new StageKey(i * layers / n, ((i + 1) * layers / n) - 1,
             new SubmeshShape(1, devicesPerSilo), new LogicalMeshShape(1, devicesPerSilo))).ToArray();
-        var plan = AutoPlanner.Plan(spec, Cluster(n, devicesPerSilo), new AutoPlanOptions
+        var plan = AutoPlanner.Plan(spec, cluster, new AutoPlanOptions
         {
             Layers = layers, FixedStages = stages, Microbatches = microbatches, Training = Training, Remat = false,
         }).Plan;
@@ -70,11 +93,7 @@ public sealed record ClusterJob
         for (var s = 0; s < plan.Stages.Count; s++)
             if (plan.Stages[s].Devices.Any(d => silos[d / devicesPerSilo] != siloOfStage[s]))
                 throw new AlpaException($"stage {s} of the plan spans silos; a mesh spanning silos is not supported by 'train --connect' yet");
-        return new ClusterJob
-        {
-            JobId = jobId, Model = model, Seed = seed, Steps = steps, SiloOfStage = siloOfStage, DevicesPerSilo = devicesPerSilo,
-            Tag = 1 + (int)((uint)jobId.GetHashCode(StringComparison.Ordinal) % 65534), PlanJson = Planner.Plans.PlanJson.Write(plan),
-        };
+        return (plan, siloOfStage);
     }
 
     public string ToJson() => JsonSerializer.Serialize(this);
@@ -96,7 +115,8 @@ public sealed record ClusterJob
         var spec = ModelZoo.Get(Model);
         var plan = Planner.Plans.PlanJson.Read(PlanJson);
         var micro = TrainingGraph.Build(spec.Build(spec.Batch / plan.Microbatches), Training);
-        return new PipelineStepRunner(spec.Build(), micro, plan, Cluster(SiloOfStage.Count, DevicesPerSilo), (ulong)Seed, transportOfWorker: transport);
+        var cluster = ClusterJson is null ? Cluster(SiloOfStage.Count, DevicesPerSilo) : Planner.Cluster.ClusterJson.Parse(ClusterJson);
+        return new PipelineStepRunner(spec.Build(), micro, plan, cluster, (ulong)Seed, transportOfWorker: transport);
     }
 
     /// <summary>The batch of step <paramref name="step"/> (0-based), split into the plan's microbatches.</summary>

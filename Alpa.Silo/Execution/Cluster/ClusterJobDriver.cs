@@ -1,11 +1,18 @@
 using Alpa.Client.Transport;
 using Alpa.Client.Contracts;
 using Alpa.Planner;
+using Alpa.Silo.Execution.Collectives;
 
 namespace Alpa.Silo.Execution.Cluster;
 
 /// <summary>A job on a cluster failed; the message names the silo (and stage) that failed.</summary>
-public sealed class ClusterJobException(string message, Exception inner) : AlpaException(message, inner);
+public sealed class ClusterJobException(string message, Exception? inner = null) : AlpaException(message, inner!)
+{
+    /// <summary>The silo blamed for the failure: the dead one when a worker reported a dead peer, else the worker's own silo; null when unknown.</summary>
+    public string? Silo { get; init; }
+    /// <summary>The stage whose worker reported the failure, or −1.</summary>
+    public int Stage { get; init; } = -1;
+}
 
 /// <summary>
 /// Drives a <see cref="ClusterJob"/> from the client (the DriverGrain's role, run in the client process):
@@ -29,12 +36,16 @@ public sealed class ClusterJobDriver(IGrainFactory grains, ClusterJob job)
     }
 
     /// <summary>Runs step <paramref name="step"/> (0-based) on every worker; returns the last stage's loss.</summary>
-    public async Task<double> RunStepAsync(long step, CancellationToken cancellationToken = default)
+    public async Task<double> RunStepAsync(long step, CancellationToken cancellationToken = default) =>
+        (await RunStepRepliesAsync(step, cancellationToken).ConfigureAwait(false))[^1].Loss;
+
+    /// <summary>Runs step <paramref name="step"/> (0-based) on every worker; returns every stage's reply (the loss is on the last).</summary>
+    public async Task<IReadOnlyList<StepReply>> RunStepRepliesAsync(long step, CancellationToken cancellationToken = default)
     {
         var replies = new StepReply[Stages];
         await All($"step {step + 1}", async s => replies[s] = await Worker(s).RunStepAsync(new StepRequest(job.JobId, step), cancellationToken).ConfigureAwait(false))
             .ConfigureAwait(false);
-        return replies[^1].Loss;
+        return replies;
     }
 
     /// <summary>Phase one of a checkpoint: every worker writes and syncs its stage's shards into <paramref name="stepDirectory"/>; their replies by stage.</summary>
@@ -71,6 +82,15 @@ public sealed class ClusterJobDriver(IGrainFactory grains, ClusterJob job)
         }
     }
 
+    /// <summary>The job's silo that <paramref name="error"/> names as failed (a dead peer), else the reporting worker's silo.</summary>
+    private string Blamed(int stage, Exception error)
+    {
+        for (var e = error; e is not null; e = e.InnerException)
+            if (e is SiloFailedException { Silo: { } dead }) return dead;
+        var named = job.SiloOfStage.Where(s => s != job.SiloOfStage[stage] && error.Message.Contains(s, StringComparison.Ordinal)).ToList();
+        return named.Count == 1 ? named[0] : job.SiloOfStage[stage];
+    }
+
     /// <summary>Runs <paramref name="call"/> for every stage at once; the first failure throws, naming its silo.</summary>
     private async Task All(string what, Func<int, Task> call)
     {
@@ -90,7 +110,10 @@ public sealed class ClusterJobDriver(IGrainFactory grains, ClusterJob job)
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                throw new ClusterJobException($"job {job.JobId} failed at {what}: the worker of stage {stage} on silo {job.SiloOfStage[stage]} reported: {e.Message}", e);
+                throw new ClusterJobException($"job {job.JobId} failed at {what}: the worker of stage {stage} on silo {job.SiloOfStage[stage]} reported: {e.Message}", e)
+                {
+                    Silo = Blamed(stage, e), Stage = stage,
+                };
             }
         }
     }

@@ -99,7 +99,7 @@ public static class CollectiveBenchmarks
         }
     }
 
-    private static async Task<CollectiveBenchRow> MeasureAsync(AlpaClient client, List<string> silos, long bytes, int iterations, int tag, CancellationToken token)
+    internal static async Task<CollectiveBenchRow> MeasureAsync(AlpaClient client, List<string> silos, long bytes, int iterations, int tag, CancellationToken token)
     {
         var request = new CollectiveRunRequest(tag, silos, 1, bytes / 4, iterations + 1, 120);
         var replies = await Task.WhenAll(silos.Select(s => client.GetGrain<ICollectiveGrain>(s).RunAllReduceAsync(request, token))).ConfigureAwait(false);
