@@ -6,6 +6,7 @@ namespace Alpa.Client.Contracts;
 /// (RUN / SEND / RECV / FREE / collective / UPDATE). Its body comes with the execution issue.
 /// </summary>
 [GrainPlacement(GrainPlacement.SiloKeyed)]
+[ReentrantGrain] // calls of different jobs overlap; releasing a job cancels its step stuck on a dead peer
 public interface IMeshWorkerGrain : IGrain
 {
     /// <summary>The devices this worker owns and their free memory.</summary>
@@ -19,7 +20,29 @@ public interface IMeshWorkerGrain : IGrain
 
     /// <summary>Frees every buffer and program of a job.</summary>
     Task ReleaseJobAsync(ReleaseJobRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Phase one of a checkpoint across silos: writes and syncs the shard files of this worker's stage into
+    /// the step directory (a path every silo reaches) and returns their manifest entries; the driver
+    /// commits the manifest once every worker replied.
+    /// </summary>
+    Task<SaveShardsReply> SaveShardsAsync(SaveShardsRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Loads this worker's stage from a committed checkpoint, resharded to the stage's layout, each block verified.</summary>
+    Task<RestoreShardsReply> RestoreShardsAsync(RestoreShardsRequest request, CancellationToken cancellationToken = default);
 }
+
+/// <summary>Save the state after <see cref="Step"/> steps of job <see cref="JobId"/> into <see cref="StepDirectory"/>.</summary>
+public sealed record SaveShardsRequest(string JobId, long Step, string StepDirectory);
+
+/// <summary>This worker's part of the manifest (tensors with tiles and checksums, shard files) as JSON, and the seconds it took.</summary>
+public sealed record SaveShardsReply(string JobId, long Step, string PartJson, double Seconds);
+
+/// <summary>Load job <see cref="JobId"/>'s stage on this worker from the committed checkpoint at <see cref="StepDirectory"/>.</summary>
+public sealed record RestoreShardsRequest(string JobId, string StepDirectory);
+
+/// <summary>The checkpoint's step, the bytes this worker read and the seconds it took.</summary>
+public sealed record RestoreShardsReply(string JobId, long Step, long Bytes, double Seconds);
 
 /// <summary>Devices of a worker and their free memory in bytes (same order).</summary>
 public sealed record MeshWorkerInfo(string Silo, IReadOnlyList<string> Devices, IReadOnlyList<long> FreeMemoryBytes);

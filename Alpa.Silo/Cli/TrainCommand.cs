@@ -45,6 +45,8 @@ internal sealed class TrainCommand : ICommand
         .. TrainCheckpoints.Options,
         new("connect", "ADDR:PORT", "train on a running cluster: one pipeline stage per active silo, planned by the PlannerGrain on the profiled silos, driven by a DriverGrain (alpa train --connect ADDR:PORT [--secret-file F] [--tls-ca FILE] --model M --steps N [--microbatches B] [--check] [--json])"),
         new("secret-file", "F", "cluster secret for --connect"),
+        new("recover", null, "with --connect and --checkpoint-dir: when a silo dies, re-plan on the silos alive, restore the last checkpoint and continue"),
+        new("wait-for-replacement", "S", "with --recover: seconds to wait for a replacement silo before re-planning on fewer (default 5)"),
         new("tls-ca", "FILE", "CA certificate that signed the silos' TLS certificates, for --connect to a TLS cluster"),
     ];
     public (int Min, int Max) Positionals => (0, 0);

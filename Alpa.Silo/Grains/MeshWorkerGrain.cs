@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Alpa.Client.Contracts;
 using Alpa.Planner;
 using Alpa.Planner.Pipeline;
+using Alpa.Silo.Checkpoints;
 using Alpa.Silo.Execution.Cluster;
 using Alpa.Silo.Execution.Collectives;
 using Alpa.Silo.Execution.Pipeline;
@@ -51,16 +52,38 @@ public sealed partial class MeshWorkerGrain(SiloIdentity self, DataPlanePeers pe
     public async Task<StepReply> RunStepAsync(StepRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        LoadedJob? loaded;
-        lock (_lock) _jobs.TryGetValue(request.JobId, out loaded);
-        if (loaded is null) throw new AlpaException($"silo {self.Address} has no program of job {request.JobId}; load it first");
+        var loaded = Loaded(request.JobId);
+        using var lease = loaded.Enter(cancellationToken);
         var (job, stage, runner) = (loaded.Job, loaded.Stage, loaded.Runner);
         var microbatches = job.Microbatches(loaded.Data, runner.Plan.Microbatches, request.Step);
         var step = new WorkerStep(request.JobId, request.Step + 1, microbatches, job.LearningRate(request.Step), Stopwatch.GetTimestamp());
-        var result = await runner.Workers[stage].RunStepAsync(step, cancellationToken).ConfigureAwait(false);
+        var result = await runner.Workers[stage].RunStepAsync(step, lease.Token).ConfigureAwait(false);
         var events = ClusterJobView.Timeline(result.Events, runner.Plan.Stages[stage].Devices, self.Address, job.DevicesPerSilo);
         Remember(request.JobId, result, events);
         return new StepReply(request.JobId, request.Step, result.Loss ?? double.NaN, result.Seconds, result.PeakMemoryBytes, events);
+    }
+
+    public Task<SaveShardsReply> SaveShardsAsync(SaveShardsRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var loaded = Loaded(request.JobId);
+        var hook = FaultInjection.FromEnvironment(Console.Error);
+        return Task.Run(() =>
+        {
+            using var lease = loaded.Enter(cancellationToken);
+            return StageCheckpoints.Save(loaded.Job, loaded.Stage, loaded.Runner, request, hook, lease.Token);
+        }, cancellationToken);
+    }
+
+    public Task<RestoreShardsReply> RestoreShardsAsync(RestoreShardsRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var loaded = Loaded(request.JobId);
+        return Task.Run(() =>
+        {
+            using var lease = loaded.Enter(cancellationToken);
+            return StageCheckpoints.Restore(loaded.Job, loaded.Stage, loaded.Runner, request);
+        }, cancellationToken);
     }
 
     public Task ReleaseJobAsync(ReleaseJobRequest request, CancellationToken cancellationToken = default)
@@ -70,7 +93,7 @@ public sealed partial class MeshWorkerGrain(SiloIdentity self, DataPlanePeers pe
         lock (_lock)
             if (_jobs.Remove(request.JobId, out loaded)) { }
         if (loaded is not null) Retire(request.JobId, loaded);
-        loaded?.Runner.Dispose();
+        loaded?.Release();
         return Task.CompletedTask;
     }
 
@@ -78,12 +101,79 @@ public sealed partial class MeshWorkerGrain(SiloIdentity self, DataPlanePeers pe
     {
         lock (_lock)
         {
-            foreach (var j in _jobs.Values) j.Runner.Dispose();
+            foreach (var j in _jobs.Values) j.Release();
             _jobs.Clear();
         }
     }
 
+    private LoadedJob Loaded(string jobId)
+    {
+        LoadedJob? loaded;
+        lock (_lock) _jobs.TryGetValue(jobId, out loaded);
+        return loaded ?? throw new AlpaException($"silo {self.Address} has no program of job {jobId}; load it first");
+    }
+
     private static Planner.Graph.Graph ModelZoo(ClusterJob job) => Planner.Models.ModelZoo.Get(job.Model).Build();
 
-    private sealed record LoadedJob(ClusterJob Job, int Stage, PipelineStepRunner Runner, SyntheticData Data);
+    /// <summary>
+    /// A loaded job. Calls on it hold a lease; releasing the job cancels the calls in flight (a step stuck on a
+    /// dead peer stops at once instead of at its deadline) and frees the runner when the last lease ends.
+    /// </summary>
+    private sealed class LoadedJob(ClusterJob job, int stage, PipelineStepRunner runner, SyntheticData data)
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private int _leases;
+        private bool _released;
+
+        public ClusterJob Job => job;
+        public int Stage => stage;
+        public PipelineStepRunner Runner => runner;
+        public SyntheticData Data => data;
+
+        public Lease Enter(CancellationToken cancellationToken)
+        {
+            lock (_stop)
+            {
+                if (_released) throw new AlpaException($"job {job.JobId} was released on this silo");
+                _leases++;
+            }
+            return new Lease(this, CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stop.Token));
+        }
+
+        public void Release()
+        {
+            lock (_stop)
+            {
+                if (_released) return;
+                _released = true;
+            }
+            _stop.Cancel();
+            Exit(0);
+        }
+
+        private void Exit(int leases)
+        {
+            bool free;
+            lock (_stop)
+            {
+                _leases -= leases;
+                free = _released && _leases == 0;
+            }
+            if (!free) return;
+            runner.Dispose();
+            _stop.Dispose();
+        }
+
+        /// <summary>One call's hold on the job; <see cref="Token"/> is cancelled when the job is released.</summary>
+        public sealed class Lease(LoadedJob job, CancellationTokenSource linked) : IDisposable
+        {
+            public CancellationToken Token => linked.Token;
+
+            public void Dispose()
+            {
+                linked.Dispose();
+                job.Exit(1);
+            }
+        }
+    }
 }

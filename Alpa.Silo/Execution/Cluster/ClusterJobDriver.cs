@@ -26,6 +26,9 @@ public sealed class ClusterJobDriver(IGrainFactory grains, ClusterJob job)
 
     private int Stages => job.SiloOfStage.Count;
 
+    /// <summary>The job this driver runs.</summary>
+    public ClusterJob Job => job;
+
     public Task LoadAsync(CancellationToken cancellationToken = default)
     {
         var json = job.ToJson();
@@ -45,6 +48,24 @@ public sealed class ClusterJobDriver(IGrainFactory grains, ClusterJob job)
                 await Worker(s).RunStepAsync(new StepRequest(job.JobId, step), cancellationToken).ConfigureAwait(false),
                 System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds))
             .ConfigureAwait(false);
+        return replies;
+    }
+
+    /// <summary>Phase one of a checkpoint: every worker writes and syncs its stage's shards into <paramref name="stepDirectory"/>; their replies by stage.</summary>
+    public async Task<IReadOnlyList<SaveShardsReply>> SaveShardsAsync(long step, string stepDirectory, CancellationToken cancellationToken = default)
+    {
+        var replies = new SaveShardsReply[Stages];
+        await All($"checkpoint of step {step}", async s => replies[s] = await Worker(s).SaveShardsAsync(
+            new SaveShardsRequest(job.JobId, step, stepDirectory), cancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
+        return replies;
+    }
+
+    /// <summary>Every worker loads its stage from the committed checkpoint at <paramref name="stepDirectory"/>; their replies by stage.</summary>
+    public async Task<IReadOnlyList<RestoreShardsReply>> RestoreShardsAsync(string stepDirectory, CancellationToken cancellationToken = default)
+    {
+        var replies = new RestoreShardsReply[Stages];
+        await All($"restore from {stepDirectory}", async s => replies[s] = await Worker(s).RestoreShardsAsync(
+            new RestoreShardsRequest(job.JobId, stepDirectory), cancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
         return replies;
     }
 
