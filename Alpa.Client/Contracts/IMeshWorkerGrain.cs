@@ -31,6 +31,9 @@ public sealed record LoadProgramRequest(string JobId, int WorkerIndex, string Pr
 public sealed record StepRequest(string JobId, long Step);
 
 /// <summary>Loss (on the last stage, else NaN), seconds spent and peak device memory of one step.</summary>
-public sealed record StepReply(string JobId, long Step, double Loss, double Seconds, long PeakMemoryBytes);
+/// <param name="Events">The worker's executed instructions, one per device of its stage, in seconds from when the
+/// worker received the step (null from workers that do not time them).</param>
+public sealed record StepReply(string JobId, long Step, double Loss, double Seconds, long PeakMemoryBytes,
+                               IReadOnlyList<Jobs.TimelineEvent>? Events = null);
 
 public sealed record ReleaseJobRequest(string JobId);

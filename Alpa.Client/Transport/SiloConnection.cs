@@ -17,6 +17,7 @@ public sealed class SiloConnection : IDisposable
     private readonly Uri _base;
     private readonly Lock _gate = new();
     private int _failures;
+    private bool _answered;
     private DateTimeOffset _retryAt;
 
     public SiloConnection(string address, TransportOptions options)
@@ -58,8 +59,7 @@ public sealed class SiloConnection : IDisposable
             }
             catch (HttpRequestException e) when (e.HttpRequestError is not (HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError))
             {
-                throw new SiloUnavailableException(
-                    $"{call} on {Address} failed at the protocol level ({e.HttpRequestError}: {e.Message}); check that both sides agree on TLS (Silo:Tls, TransportOptions.UseTls)", e);
+                throw new SiloUnavailableException(ProtocolFailure(call.ToString(), e), e);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
@@ -67,6 +67,18 @@ public sealed class SiloConnection : IDisposable
             }
         }
     }
+
+    /// <summary>
+    /// Says what a protocol-level failure most likely means: a TLS or HTTP/2 mismatch only when the
+    /// handshake failed or this silo never answered; once it has answered, a connection that ended mid-call
+    /// means the silo stopped or the network dropped (a killed silo looks like this).
+    /// </summary>
+    private string ProtocolFailure(string call, HttpRequestException e) => (e.HttpRequestError, Volatile.Read(ref _answered)) switch
+    {
+        (HttpRequestError.SecureConnectionError or HttpRequestError.VersionNegotiationError or HttpRequestError.InvalidResponse, _) or (_, false) =>
+            $"{call} on {Address} failed at the protocol level ({e.HttpRequestError}: {e.Message}); check that both sides agree on TLS (Silo:Tls, TransportOptions.UseTls)",
+        _ => $"{call} on {Address}: the connection ended during the call ({e.HttpRequestError}: {e.Message}); the silo stopped or the network between us dropped",
+    };
 
     private HttpRequestMessage BuildRequest(string path, byte[] body, DateTimeOffset deadline, int hops)
     {
@@ -136,11 +148,8 @@ public sealed class SiloConnection : IDisposable
         };
     }
 
-    private DateTimeOffset EffectiveDeadline()
-    {
-        var byDefault = DateTimeOffset.UtcNow + _options.DefaultTimeout;
-        return GrainCallContext.Deadline is { } ambient && ambient < byDefault ? ambient : byDefault;
-    }
+    /// <summary>The ambient deadline when one is set (longer or shorter than the default), else now + the default timeout.</summary>
+    private DateTimeOffset EffectiveDeadline() => GrainCallContext.Deadline ?? DateTimeOffset.UtcNow + _options.DefaultTimeout;
 
     private async Task WaitOutBackoffAsync(GrainCall call, DateTimeOffset deadline, CancellationToken token)
     {
@@ -173,6 +182,7 @@ public sealed class SiloConnection : IDisposable
 
     private void RecordSuccess()
     {
+        Volatile.Write(ref _answered, true);
         if (Volatile.Read(ref _failures) == 0)
         {
             return;

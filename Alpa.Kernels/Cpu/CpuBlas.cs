@@ -10,7 +10,8 @@ namespace Alpa.Kernels.Cpu;
 /// CPU device in the process takes one lock and runs with <see cref="Threads"/> threads (default:
 /// all cores). One device thus uses the whole machine, and several devices share it by taking
 /// turns on GEMMs while their element-wise kernels run concurrently on their own threads.
-/// <see cref="SetThreads"/> overrides the count (benchmarks). Batches of small products
+/// <see cref="SetThreads"/> overrides the count; with 1 thread per GEMM the calls take no lock, so
+/// devices that run concurrently (one core each) compute their GEMMs at once. Batches of small products
 /// (<see cref="SmallGemmFlops"/>) instead run single-threaded GEMMs on all cores at once.
 /// </para>
 /// </summary>
@@ -75,6 +76,14 @@ public static unsafe class CpuBlas
             return;
         }
         var api = OpenBlas.Api;
+        if (Volatile.Read(ref s_threads) == 1)
+        {
+            // Single-threaded GEMMs run in the caller's thread and are reentrant: devices that run
+            // concurrently (one core each) do not take turns.
+            api.Sgemm(OpenBlas.RowMajor, transA ? OpenBlas.Trans : OpenBlas.NoTrans, transB ? OpenBlas.Trans : OpenBlas.NoTrans,
+                      m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+            return;
+        }
         lock (s_gate)
         {
             api.Sgemm(OpenBlas.RowMajor, transA ? OpenBlas.Trans : OpenBlas.NoTrans, transB ? OpenBlas.Trans : OpenBlas.NoTrans,
@@ -99,8 +108,10 @@ public static unsafe class CpuBlas
         var ldb = transB ? k : n;
         fixed (float* pa = a, pb = b, pc = c)
         {
+            // With one BLAS thread per device (devices running concurrently, one core each) the batch
+            // stays on the caller's core: spreading it would take the other devices' cores.
             var workers = Math.Min(batch, Environment.ProcessorCount);
-            if (workers > 1 && 2.0 * m * n * k < SmallGemmFlops)
+            if (workers > 1 && Threads > 1 && 2.0 * m * n * k < SmallGemmFlops)
             {
                 SmallBatch(transA, transB, batch, m, n, k, (nint)pa, strideA, lda, (nint)pb, strideB, ldb, (nint)pc, accumulate, workers);
                 return;

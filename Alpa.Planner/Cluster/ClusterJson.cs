@@ -17,8 +17,11 @@ namespace Alpa.Planner.Cluster;
 ///   "calibration": { "matmul_efficiency": 0.7, "memory_efficiency": 0.8,
 ///                    "intra_host_link_efficiency": 0.8, "inter_host_link_efficiency": 0.9,
 ///                    "intra_host_alpha_us": 10, "inter_host_alpha_us": 50,
-///                    "all_to_all_penalty_per_device": 0.5, "source": "..." } }
+///                    "all_to_all_penalty_per_device": 0.5, "source": "..." },
+///   "runtime": { "op_us": 20, "matmul_us": 5, "instruction_us": 2, "run_us": 30, "transfer_us": 10 } }
 /// </code>
+/// <c>runtime</c> (fixed costs of the runtime, <see cref="RuntimeOverheads"/>) is optional: files
+/// without it load with no fixed costs, and it is written only when some cost is not zero.
 /// Parsing is pure: the caller reads the file. Every error names the field.
 /// </summary>
 public static class ClusterJson
@@ -68,6 +71,7 @@ public static class ClusterJson
                 AllToAllPenaltyPerDevice = OptNum(cal, "all_to_all_penalty_per_device", "calibration.all_to_all_penalty_per_device", 0.5),
                 Source = cal["source"] is JsonValue s && s.TryGetValue<string>(out var src) ? src : "cluster file",
             },
+            Overheads = root["runtime"] is null ? RuntimeOverheads.None : Overheads(Obj(root, "runtime")),
         }.Validate();
     }
 
@@ -108,8 +112,29 @@ public static class ClusterJson
                 ["source"] = c.Source,
             },
         };
+        if (!spec.Overheads.IsNone)
+        {
+            var o = spec.Overheads;
+            root["runtime"] = new JsonObject
+            {
+                ["op_us"] = o.OpSeconds * 1e6,
+                ["matmul_us"] = o.MatmulSeconds * 1e6,
+                ["instruction_us"] = o.InstructionSeconds * 1e6,
+                ["run_us"] = o.RunSeconds * 1e6,
+                ["transfer_us"] = o.TransferSeconds * 1e6,
+            };
+        }
         return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
+
+    private static RuntimeOverheads Overheads(JsonObject o) => new()
+    {
+        OpSeconds = OptNum(o, "op_us", "runtime.op_us", 0) * 1e-6,
+        MatmulSeconds = OptNum(o, "matmul_us", "runtime.matmul_us", 0) * 1e-6,
+        InstructionSeconds = OptNum(o, "instruction_us", "runtime.instruction_us", 0) * 1e-6,
+        RunSeconds = OptNum(o, "run_us", "runtime.run_us", 0) * 1e-6,
+        TransferSeconds = OptNum(o, "transfer_us", "runtime.transfer_us", 0) * 1e-6,
+    };
 
     private static IntraHostTopology Topology(JsonObject intra)
     {

@@ -53,6 +53,31 @@ public sealed record Calibration
 }
 
 /// <summary>
+/// Fixed costs the runtime pays whatever the tensor sizes: what dominates the step of a tiny model on
+/// CPU devices. <c>alpa profile</c> measures them on this machine's real executor and interpreter (with
+/// as many busy devices as the cluster has, since they share the cores); datasheet clusters leave them
+/// at zero, where kernels are large enough for launch costs not to matter.
+/// </summary>
+public sealed record RuntimeOverheads
+{
+    /// <summary>No fixed costs (datasheet clusters).</summary>
+    public static RuntimeOverheads None { get; } = new();
+    /// <summary>Per op on one device: the executor's dispatch, resharding checks, allocation and kernel call, seconds.</summary>
+    public double OpSeconds { get; init; }
+    /// <summary>Extra per matmul-class op beyond <see cref="OpSeconds"/> (the GEMM call's own fixed cost), seconds.</summary>
+    public double MatmulSeconds { get; init; }
+    /// <summary>Per instruction of a mesh worker's list (the interpreter's bookkeeping, e.g. one FREE), seconds.</summary>
+    public double InstructionSeconds { get; init; }
+    /// <summary>Extra per RUN beyond its ops: setting up and tearing down one forward or backward part of a stage, seconds.</summary>
+    public double RunSeconds { get; init; }
+    /// <summary>Per boundary transfer between two meshes (cutting into tiles, handing over, joining), seconds.</summary>
+    public double TransferSeconds { get; init; }
+
+    /// <summary>True when every cost is zero.</summary>
+    public bool IsNone => this == None;
+}
+
+/// <summary>
 /// A cluster of <see cref="Hosts"/> identical hosts with <see cref="DevicesPerHost"/> devices each. Links
 /// are per direction.
 /// </summary>
@@ -76,6 +101,8 @@ public sealed record ClusterSpec
     public required Calibration Calibration { get; init; }
     /// <summary>Bandwidth of the fallback path between two devices of a host without a direct link (PCIe), bytes/s.</summary>
     public double FallbackBytesPerSecond { get; init; } = 10e9;
+    /// <summary>Fixed costs of the runtime (measured for <c>local</c>; none for datasheet clusters).</summary>
+    public RuntimeOverheads Overheads { get; init; } = RuntimeOverheads.None;
 
     public int Devices => Hosts * DevicesPerHost;
 
@@ -88,6 +115,10 @@ public sealed record ClusterSpec
         static void Positive(double v, string field)
         {
             if (!(v > 0) || double.IsInfinity(v)) throw new ClusterSpecException($"cluster field '{field}' must be a positive number, got {v}") { Field = field };
+        }
+        static void NonNegative(double v, string field)
+        {
+            if (!(v >= 0) || double.IsInfinity(v)) throw new ClusterSpecException($"cluster field '{field}' must be a number ≥ 0, got {v}") { Field = field };
         }
         static void Fraction(double v, string field)
         {
@@ -112,6 +143,12 @@ public sealed record ClusterSpec
         Positive(c.IntraHostAlphaSeconds, "calibration.intra_host_alpha_us");
         Positive(c.InterHostAlphaSeconds, "calibration.inter_host_alpha_us");
         Positive(c.AllToAllPenaltyPerDevice, "calibration.all_to_all_penalty_per_device");
+        var o = Overheads;
+        NonNegative(o.OpSeconds, "runtime.op_us");
+        NonNegative(o.MatmulSeconds, "runtime.matmul_us");
+        NonNegative(o.InstructionSeconds, "runtime.instruction_us");
+        NonNegative(o.RunSeconds, "runtime.run_us");
+        NonNegative(o.TransferSeconds, "runtime.transfer_us");
         return this;
     }
 }

@@ -29,6 +29,10 @@ public sealed record InterOpCluster
     public required double InterHostBandwidth { get; init; }
     /// <summary>Latency of one transfer between hosts, seconds.</summary>
     public double InterHostLatency { get; init; } = 2e-5;
+    /// <summary>Fixed cost of one instruction of a worker's list (the interpreter's bookkeeping), seconds; 0 for datasheet clusters.</summary>
+    public double InstructionSeconds { get; init; }
+    /// <summary>Extra fixed cost of one RUN (setting up a stage part) beyond its ops, seconds.</summary>
+    public double RunSeconds { get; init; }
     /// <summary>Hash of the cluster spec this record was derived from; by default a SHA-256 of the fields above.</summary>
     public string? Hash { get; init; }
 

@@ -33,7 +33,9 @@ public static class ComputeModel
     /// Time to run <paramref name="node"/> with its work split <paramref name="split"/> ways, reading and
     /// writing <paramref name="bytesPerDevice"/>: the larger of FLOPs over the achievable rate (matmul
     /// class at the dtype's peak × matmul efficiency, other ops at the f32 peak) and bytes over the
-    /// achievable memory bandwidth. A replicated heavy op is charged its full FLOPs on every device.
+    /// achievable memory bandwidth, plus the runtime's fixed cost of one op (and of one GEMM call for
+    /// the matmul class) from <see cref="RuntimeOverheads"/>. A replicated heavy op is charged its full
+    /// FLOPs on every device.
     /// </summary>
     public static double Seconds(Node node, LogicalMesh mesh, double split, double bytesPerDevice)
     {
@@ -42,11 +44,13 @@ public static class ComputeModel
         if (node.IsLeaf) return 0;
         var dev = mesh.Device;
         var cal = mesh.Cluster.Calibration;
+        var fixedCost = mesh.Cluster.Overheads.OpSeconds;
         double rate;
         if (OpCosts.IsMatmulClass(node.Op))
         {
             var peak = node.DType is DType.F16 or DType.BF16 ? dev.PeakHalfFlops : dev.PeakF32Flops;
             rate = peak * cal.MatmulEfficiency;
+            fixedCost += mesh.Cluster.Overheads.MatmulSeconds;
         }
         else
         {
@@ -54,6 +58,6 @@ public static class ComputeModel
         }
         var flops = node.Flops / split;
         var memory = node.Op == OpKind.Reshape ? 0 : bytesPerDevice / (dev.MemoryBytesPerSecond * cal.MemoryEfficiency);
-        return Math.Max(flops / rate, memory);
+        return fixedCost + Math.Max(flops / rate, memory);
     }
 }

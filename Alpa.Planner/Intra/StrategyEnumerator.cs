@@ -152,7 +152,7 @@ public static class StrategyEnumerator
                 if (ok) outDims[groups[g].Out[0]] = spec[d];
             }
             if (!ok) continue;
-            Add(node, mesh, [spec], ShardingSpec.FromOwned(outDims), 0, [], result, seen);
+            Add(node, mesh, [spec], ShardingSpec.FromOwned(outDims), ComputeModel.Seconds(node, mesh, 1, 0), [], result, seen);
         }
         return result;
     }

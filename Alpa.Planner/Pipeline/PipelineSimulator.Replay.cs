@@ -45,6 +45,8 @@ public static partial class PipelineSimulator
                 {
                     while (_ip[w] < _programs[w].Instructions.Count && Step(w, _programs[w].Instructions[_ip[w]]))
                     {
+                        // The interpreter's own cost of every instruction (measured for local clusters, else 0).
+                        Busy(w, _plan.Cluster.InstructionSeconds);
                         _ip[w]++;
                         progressed = true;
                     }
@@ -77,7 +79,7 @@ public static partial class PipelineSimulator
                     _collectives.Add(new CollectiveTraffic(c.Stage, c.Kind, c.Axis, c.Bytes));
                     return true;
                 case UpdateStage:
-                    Busy(w, _plan.Stages[w].UpdateSeconds);
+                    Busy(w, _plan.Stages[w].UpdateSeconds + _plan.Cluster.RunSeconds);
                     return true;
                 default:
                     throw new PipelineException($"stage {w}: unknown instruction {instruction.GetType().Name}");
@@ -92,7 +94,7 @@ public static partial class PipelineSimulator
             foreach (var output in run.Outputs)
                 Allocate(w, output, output.Kind == BufferKind.Stash ? _plan.Stages[w].ActivationBytes : PerDevice(w, BoundaryBytes(output)));
             var st = _plan.Stages[w];
-            Busy(w, run.Kind == RunKind.Forward ? st.ForwardSeconds : st.BackwardSeconds);
+            Busy(w, (run.Kind == RunKind.Forward ? st.ForwardSeconds : st.BackwardSeconds) + _plan.Cluster.RunSeconds);
         }
 
         private void DoSend(int w, Send send)

@@ -49,7 +49,10 @@ public sealed record SimulationResult
 /// Replays the per-worker instruction lists event by event with the plan's predicted costs:
 /// RUN takes the stage's forward or backward time, COLLECTIVE and UPDATE their per-step times,
 /// a SEND occupies the channel between the two meshes for latency + bytes / bandwidth (FIFO per
-/// directed stage pair), a RECV waits for its arrival. Deterministic: arrival times depend only on
+/// directed stage pair), a RECV waits for its arrival. Every instruction also costs the cluster's
+/// fixed interpreter cost, and a RUN or UPDATE the fixed cost of setting up a stage part
+/// (<see cref="InterOpCluster.InstructionSeconds"/>, <see cref="InterOpCluster.RunSeconds"/>; zero
+/// for datasheet clusters). Deterministic: arrival times depend only on
 /// each sender's own timeline, so the order in which workers are advanced does not matter.
 /// </summary>
 public static partial class PipelineSimulator

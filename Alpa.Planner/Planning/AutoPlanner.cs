@@ -246,6 +246,11 @@ public static class AutoPlanner
         DeviceMemoryBytes = cluster.Device.MemoryBytes,
         IntraHostBandwidth = cluster.IntraHostBytesPerSecond,
         InterHostBandwidth = cluster.InterHostBytesPerSecond,
+        // A boundary transfer pays the runtime's fixed cost on top of the link latency.
+        IntraHostLatency = 5e-6 + cluster.Overheads.TransferSeconds,
+        InterHostLatency = 2e-5 + cluster.Overheads.TransferSeconds,
+        InstructionSeconds = cluster.Overheads.InstructionSeconds,
+        RunSeconds = cluster.Overheads.RunSeconds,
         Hash = Hash(cluster),
     };
 

@@ -74,6 +74,8 @@ public static partial class PlanJson
             IntraHostLatency = Num(Req(o, "intra_host_latency", "cluster"), "cluster.intra_host_latency"),
             InterHostBandwidth = Num(Req(o, "inter_host_bandwidth", "cluster"), "cluster.inter_host_bandwidth"),
             InterHostLatency = Num(Req(o, "inter_host_latency", "cluster"), "cluster.inter_host_latency"),
+            InstructionSeconds = o.TryGetProperty("instruction_seconds", out var i) ? Num(i, "cluster.instruction_seconds") : 0,
+            RunSeconds = o.TryGetProperty("run_seconds", out var r) ? Num(r, "cluster.run_seconds") : 0,
             Hash = hash,
         };
     }

@@ -61,6 +61,9 @@ public static partial class PlanJson
         w.WriteNumber("intra_host_latency", c.IntraHostLatency);
         w.WriteNumber("inter_host_bandwidth", c.InterHostBandwidth);
         w.WriteNumber("inter_host_latency", c.InterHostLatency);
+        // Written only when measured, so plans for datasheet clusters keep their form.
+        if (c.InstructionSeconds > 0) w.WriteNumber("instruction_seconds", c.InstructionSeconds);
+        if (c.RunSeconds > 0) w.WriteNumber("run_seconds", c.RunSeconds);
         w.WriteEndObject();
     }
 

@@ -1,17 +1,10 @@
-using System.Diagnostics;
 using System.Text;
 using Alpa.Planner.Cluster;
-using Alpa.Planner.Graph;
-using Alpa.Planner.Inter;
-using Alpa.Planner.Intra;
 using Alpa.Planner.Models;
 using Alpa.Planner.Pipeline;
-using Alpa.Planner.Planning;
-using Alpa.Planner.Plans;
-using Alpa.Planner.Training;
+using Alpa.Silo.Execution.Bench;
 using Alpa.Silo.Execution.Pipeline;
 using Alpa.Silo.Execution.Spmd;
-using Alpa.Silo.Training;
 
 namespace Alpa.Silo.Benchmarks;
 
@@ -23,7 +16,10 @@ namespace Alpa.Silo.Benchmarks;
 public static class PipelineBench
 {
     /// <summary>One plan measured.</summary>
-    public sealed record Row(string Name, double MeasuredSeconds, double PredictedSeconds, double DriverWaitSeconds);
+    /// <param name="BusiestStage">The stage whose RUN, COLLECTIVE and UPDATE instructions took longest.</param>
+    /// <param name="Busy">That stage's time in those instructions per step: measured (median) and simulated seconds.</param>
+    public sealed record Row(string Name, double MeasuredSeconds, double PredictedSeconds, double DriverWaitSeconds,
+                             int BusiestStage, (double Measured, double Predicted) Busy);
 
     private const int Warmup = 2, Steps = 5;
 
@@ -33,7 +29,13 @@ public static class PipelineBench
         ArgumentNullException.ThrowIfNull(measure);
         var before = BenchMachine.LoadAverage();
         var cache = new Dictionary<int, ClusterSpec>();
-        ClusterSpec Local(int devices) => cache.TryGetValue(devices, out var c) ? c : cache[devices] = measure(devices);
+        // Every plan, and the probe of its spec, runs with cores / devices BLAS threads per device (LocalCores).
+        var share = new List<IDisposable>();
+        ClusterSpec Local(int devices)
+        {
+            share.Add(LocalCores.Share(devices));
+            return cache.TryGetValue(devices, out var c) ? c : cache[devices] = measure(devices);
+        }
         var local4 = Local(4);
         var rows = new List<Row>
         {
@@ -41,82 +43,100 @@ public static class PipelineBench
             Measure("gpt-tiny: 2 stages × (1,1), B = 8, GPipe", "gpt-tiny", Local, [(1, 1, 1, 1), (1, 1, 1, 1)], 8, PipelineSchedule.GPipe, log),
             Measure("gpt-tiny: 2 stages × (1,2), B = 4, 1F1B", "gpt-tiny", Local, [(1, 2, 1, 2), (1, 2, 1, 2)], 4, PipelineSchedule.OneFOneB, log),
             Measure("mlp: 4 stages × (1,1), B = 8, 1F1B", "mlp", Local, [(1, 1, 1, 1), (1, 1, 1, 1), (1, 1, 1, 1), (1, 1, 1, 1)], 8, PipelineSchedule.OneFOneB, log),
+            Measure("mlp: 2 stages × (1,2), B = 4, GPipe", "mlp", Local, [(1, 2, 1, 2), (1, 2, 1, 2)], 4, PipelineSchedule.GPipe, log),
+            Measure("moe-tiny: 2 stages × (1,1), B = 4, 1F1B", "moe-tiny", Local, [(1, 1, 1, 1), (1, 1, 1, 1)], 4, PipelineSchedule.OneFOneB, log),
         };
-        var (one, two) = DataParallel(Local(2), log);
+        var parallel = DataParallelBench.Run(Local(2), log);
+        var path = StagePathBench.Run(local4, 4, log);
+        foreach (var scope in Enumerable.Reverse(share)) scope.Dispose();
         var after = BenchMachine.LoadAverage();
         var md = new StringBuilder()
             .AppendLine("# Pipeline execution on local CPU devices vs the simulator")
             .AppendLine()
             .AppendLine($"- command: `{command}`")
             .AppendLine($"- machine: {BenchMachine.Describe()}; load average before: {before}, after: {after} (the cores are shared)")
-            .AppendLine($"- date: {BenchMachine.Date()}")
-            .AppendLine($"- cluster spec: measured local:1xD for each plan's D (local:1x4: GEMM {local4.Device.PeakF32Flops / 1e9:F1} GFLOP/s per device, copy {local4.Device.MemoryBytesPerSecond / 1e9:F1} GB/s)")
+            .AppendLine($"- date: {BenchMachine.Date()}; scheduling: {Scheduling()}")
+            .AppendLine($"- cluster spec: measured local:1xD for each plan's D by `alpa profile`'s probe, the same spec for every plan of that D; local:1x4: {Describe(local4)}")
             .AppendLine($"- each row: median of {Steps} steps after {Warmup} warm-up steps; predicted = the simulator on the executed lists")
             .AppendLine()
-            .AppendLine("| plan | measured step | predicted step | measured / predicted | driver wait / step |")
-            .AppendLine("|---|---|---|---|---|");
+            .AppendLine("| plan | measured step | predicted step | measured / predicted | busiest stage: busy time measured / simulated | driver wait / step |")
+            .AppendLine("|---|---|---|---|---|---|");
         foreach (var r in rows)
-            md.AppendLine($"| {r.Name} | {r.MeasuredSeconds * 1e3:F1} ms | {r.PredictedSeconds * 1e3:F1} ms | {r.MeasuredSeconds / r.PredictedSeconds:F2} | {100 * r.DriverWaitSeconds / r.MeasuredSeconds:F2} % |");
-        md.AppendLine()
-          .AppendLine($"Data parallel, gpt-tiny batch 16 (one whole-graph ILP step, parameters replicated, batch split): 1 device {one:F1} tokens/s, 2 devices {two:F1} tokens/s = {two / one:F2}×.");
+            md.AppendLine($"| {r.Name} | {r.MeasuredSeconds * 1e3:F1} ms | {r.PredictedSeconds * 1e3:F1} ms | {r.MeasuredSeconds / r.PredictedSeconds:F2} | stage {r.BusiestStage}: {Ratio(r.Busy)} | {100 * r.DriverWaitSeconds / r.MeasuredSeconds:F2} % |");
+        DataParallelBench.Append(md, parallel);
+        AppendPath(md, path);
         return md.ToString();
+    }
+
+    /// <summary>Only the 1-stage pipeline vs SPMD comparison (for profiling it).</summary>
+    public static string StagePath(ClusterSpec local4, TextWriter log)
+    {
+        var md = new StringBuilder();
+        AppendPath(md, StagePathBench.Run(local4, 4, log));
+        return md.ToString();
+    }
+
+    private static void AppendPath(StringBuilder md, (IReadOnlyList<StagePathBench.PathCost> Rows, int Different, int Heavy) path)
+    {
+        md.AppendLine()
+          .AppendLine($"## One stage: pipeline path vs SPMD path (gpt-tiny, batch 16, mesh (1, 4), {path.Different} of {path.Heavy} heavy-op strategies differ)")
+          .AppendLine()
+          .AppendLine("| path | CPU / step | wall / step | allocated / step | GCs / step | collectives / step | sent bytes / device / step |")
+          .AppendLine("|---|---|---|---|---|---|---|");
+        foreach (var c in path.Rows)
+            md.AppendLine($"| {c.Name} | {c.CpuSeconds * 1e3:F1} ms | {c.WallSeconds * 1e3:F1} ms | {c.AllocatedBytes / 1e6:F2} MB | {c.Collections:F2} | {c.Collectives:F1} | {c.CollectiveBytes / 1e3:F1} kB |");
     }
 
     private static Row Measure(string name, string model, Func<int, ClusterSpec> local, (int H, int D, int N0, int N1)[] meshes, int b, PipelineSchedule schedule, TextWriter log)
     {
         var cluster = local(meshes.Sum(m => m.H * m.D));
         log.WriteLine($"pipeline bench: {name} …");
-        var spec = ModelZoo.Get(model);
-        var layers = spec.LayerCount;
-        var keys = meshes.Select((m, i) => new StageKey(i * layers / meshes.Length, (i + 1) * layers / meshes.Length - 1,
-                                                         new SubmeshShape(m.H, m.D), new LogicalMeshShape(m.N0, m.N1))).ToArray();
-        var options = new TrainingOptions();
-        var plan = AutoPlanner.Plan(spec, cluster, new AutoPlanOptions { Layers = layers, FixedStages = keys, Microbatches = b, Schedule = schedule, Training = options, Remat = false }).Plan;
-        var micro = TrainingGraph.Build(spec.Build(spec.Batch / b), options);
-        var forward = spec.Build();
-        using var runner = new PipelineStepRunner(forward, micro, plan, cluster, 0);
-        var data = new SyntheticData(forward, 0);
+        using var run = LocalPipeline.Create(ModelZoo.Get(model), cluster, meshes, b, schedule);
         var times = new List<double>();
         var waits = new List<double>();
+        var busy = new List<double[]>();
         for (var step = 0; step < Warmup + Steps; step++)
         {
-            runner.TrainStep(data.Batch(step), 1e-3f, step + 1);
+            run.Step(step);
             if (step < Warmup) continue;
-            times.Add(runner.LastStep!.Seconds);
-            waits.Add(runner.LastStep.Workers.Max(w => w.WaitSeconds));
+            var last = run.Runner.LastStep!;
+            times.Add(last.Seconds);
+            waits.Add(last.Workers.Max(w => w.WaitSeconds));
+            busy.Add([.. meshes.Select((_, s) => last.Events.Where(e => e.Stage == s && e.Kind is PipelineEventKind.Forward or PipelineEventKind.Backward
+                                                                      or PipelineEventKind.Collective or PipelineEventKind.Update)
+                                                           .Sum(e => e.EndSeconds - e.StartSeconds))]);
         }
-        var predicted = PipelineSimulator.Simulate(runner.Plan).StepSeconds;
-        return new Row(name, Median(times), predicted, Median(waits));
+        var simulated = PipelineSimulator.Simulate(run.Runner.Plan);
+        var measuredBusy = meshes.Select((_, s) => Median([.. busy.Select(b => b[s])])).ToArray();
+        var stage = Array.IndexOf(measuredBusy, measuredBusy.Max());
+        return new Row(name, Median(times), simulated.StepSeconds, Median(waits), stage, (measuredBusy[stage], simulated.Stages[stage].BusySeconds));
     }
 
-    private static (double One, double Two) DataParallel(ClusterSpec cluster, TextWriter log)
+    /// <summary>The process's nice value and its scheduler group's (raised priorities make a loaded machine quieter for the run: say so).</summary>
+    private static string Scheduling()
     {
-        log.WriteLine("pipeline bench: data parallel 1 vs 2 devices …");
-        var spec = ModelZoo.Get("gpt-tiny");
-        var forward = spec.Build();
-        var training = TrainingGraph.Build(forward, new TrainingOptions());
-        var data = new SyntheticData(forward, 0);
-        var tokens = forward.Inputs.First(n => n.Name == "tokens").Shape.Elements;
-        var pins = training.Nodes.Where(n => n.Op == OpKind.Parameter || (n.Op == OpKind.Input && n.Shape.Rank > 0))
-            .ToDictionary(n => n.Name, n => (IReadOnlyList<string>)[.. n.Op == OpKind.Input ? ["S1"] : new[] { "R" }, .. Enumerable.Repeat("R", n.Shape.Rank - 1)]);
-        var mesh = LogicalMesh.Create(cluster, 1, 2);
-        var plan = IntraOpPass.Run(training, mesh, new IntraOptions { FixedSpecs = pins });
-        using var device = LocalStepRunner.CreateCpuDevice();
-        using var single = new LocalStepRunner(forward, training, device, 0);
-        using var sharded = new SpmdStepRunner(forward, training, plan, 0);
-        return (tokens / StepSeconds(single, data), tokens / StepSeconds(sharded, data));
-    }
-
-    private static double StepSeconds(IStepRunner runner, SyntheticData data)
-    {
-        var times = new List<double>();
-        for (var step = 0; step < Warmup + Steps; step++)
+        try
         {
-            var t = Stopwatch.GetTimestamp();
-            runner.TrainStep(data.Batch(step), 1e-3f, step + 1);
-            if (step >= Warmup) times.Add(Stopwatch.GetElapsedTime(t).TotalSeconds);
+            var stat = File.ReadAllText("/proc/self/stat");
+            var nice = stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[16];
+            var group = File.Exists("/proc/self/autogroup") ? File.ReadAllText("/proc/self/autogroup").Trim() : "none";
+            return $"nice {nice}, autogroup {group}";
         }
-        return Median(times);
+        catch (IOException)
+        {
+            return "unknown";
+        }
+    }
+
+    private static string Ratio((double Measured, double Predicted) run) =>
+        $"{run.Measured * 1e3:F2} / {run.Predicted * 1e3:F2} ms";
+
+    private static string Describe(ClusterSpec c)
+    {
+        var r = c.Overheads;
+        return $"GEMM {c.Device.PeakF32Flops / 1e9:F1} GFLOP/s per device, element-wise {c.Device.MemoryBytesPerSecond / 1e9:F1} GB/s, " +
+               $"per op {r.OpSeconds * 1e6:F1} µs, per GEMM call +{r.MatmulSeconds * 1e6:F1} µs, per instruction {r.InstructionSeconds * 1e6:F1} µs, " +
+               $"per RUN +{r.RunSeconds * 1e6:F1} µs, per transfer +{r.TransferSeconds * 1e6:F1} µs";
     }
 
     private static double Median(List<double> xs) => xs.Order().ElementAt(xs.Count / 2);

@@ -9,7 +9,10 @@ using Alpa.Silo.Serving;
 namespace Alpa.Silo.Benchmarks;
 
 /// <summary>One configuration of the serving load test.</summary>
-public sealed record ServeBenchCase(string Name, bool ContinuousBatching, int Devices, int? Stages);
+/// <param name="Devices">CPU devices in this process, or of each silo when <paramref name="Silos"/> &gt; 0.</param>
+/// <param name="Stages">Exact stage count in this process; null lets the DP choose.</param>
+/// <param name="Silos">0: stages in this process; else that many <c>alpa silo</c> processes, one stage each.</param>
+public sealed record ServeBenchCase(string Name, bool ContinuousBatching, int Devices, int? Stages, int Silos = 0);
 
 /// <summary>Options of <see cref="ServeBench"/>: the load (bounded in count and time).</summary>
 public sealed record ServeBenchOptions
@@ -47,6 +50,7 @@ public static class ServeBench
         new("continuous batching, 1 device", true, 1, null),
         new("one request at a time, 1 device", false, 1, null),
         new("continuous batching, 2 stages × 2 devices", true, 4, 2),
+        new("continuous batching, 2 silo processes × 1 device", true, 1, null, Silos: 2),
     ];
 
     public static async Task<ServeBenchRow> RunCase(ServeBenchCase c, ServeBenchOptions options, TextWriter log)
@@ -54,12 +58,8 @@ public static class ServeBench
         ArgumentNullException.ThrowIfNull(c);
         ArgumentNullException.ThrowIfNull(options);
         var spec = (GptSpec)ModelZoo.Get("gpt-tiny");
-        var setup = new ServingSetupOptions
-        {
-            Spec = spec, Devices = c.Devices, Stages = c.Stages,
-            Layout = new GenerationLayout { Slots = options.Slots, PrefillChunk = 16 },
-        };
-        using var model = ServingSetup.Create(setup, GenerationModel.NominalCpu(c.Devices), log);
+        await using var bench = await ServeBenchModel.CreateAsync(c, spec, options.Slots, log).ConfigureAwait(false);
+        var model = bench.Model;
         await using var engine = new GenerationEngine(model, new EngineOptions { QueueCapacity = options.Requests, ContinuousBatching = c.ContinuousBatching });
         await using var server = await CompletionServer.StartAsync(engine, new ServerOptions
         {
@@ -95,7 +95,7 @@ public static class ServeBench
             log.WriteLine($"  {c.Name}: stopped at the {options.Limit.TotalSeconds:F0} s limit");
         }
         var seconds = clock.Elapsed.TotalSeconds;
-        var stages = string.Join("; ", model.Stages.Select(s => s.Describe));
+        var stages = string.Join("; ", model.StageDescriptions);
         return new ServeBenchRow(c, completed, tokens, seconds, Percentile(ttft, 50), Percentile(ttft, 99), Percentile(itl, 50), Percentile(itl, 99), stages);
     }
 

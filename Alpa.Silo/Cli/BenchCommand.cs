@@ -32,7 +32,7 @@ internal sealed class BenchCommand : ICommand
     public string Usage => "alpa bench SUITE [options]   (suites: " + string.Join(", ", Suites.Keys) + ", transport, collectives, cluster)";
     public IReadOnlyList<CliOption> Options { get; } =
     [
-        new("only", "MODEL", "plan: run only this model of the series"),
+        new("only", "MODEL", "plan: run only this model of the series; pipeline: 'stage-path' runs only the 1-stage pipeline vs SPMD comparison (printed, not written)"),
         new("max-gpus", "N", "plan, paper: skip models whose paper GPU count exceeds N"),
         new("min-gpus", "N", "paper: only sizes run on at least N GPUs"),
         new("family", "NAME", "paper: gpt, moe or wresnet (default: all three)"),
@@ -69,7 +69,12 @@ internal sealed class BenchCommand : ICommand
 
     private static int Pipeline(CommandArgs args, CliContext context)
     {
-        var md = PipelineBench.Run(d => LocalClusterProbe.Measure(1, d), context.Err, Command(args));
+        if (args.Value("only") == "stage-path")
+        {
+            context.Out.Write(PipelineBench.StagePath(LocalClusterProbe.Measure(1, 4, runtime: true), context.Err));
+            return CliApp.Ok;
+        }
+        var md = PipelineBench.Run(d => LocalClusterProbe.Measure(1, d, runtime: true), context.Err, Command(args));
         var path = Path.Combine(BenchMachine.ResultsFolder(), "pipeline.md");
         File.WriteAllText(path, md);
         context.Out.Write(md);

@@ -8,11 +8,20 @@ namespace Alpa.Silo.Cli;
 /// <summary>
 /// Measures this machine for a <c>local:HxD</c> cluster: the GEMM rate all cores reach, shared by
 /// the H·D logical devices (they share the cores); the memory copy bandwidth; loopback TCP
-/// bandwidth between "hosts" (silo processes); memory per device from MemAvailable.
+/// bandwidth between "hosts" (silo processes); memory per device from MemAvailable. With
+/// <c>runtime</c>, also the runtime's fixed costs and small-kernel rates
+/// (<see cref="Execution.Bench.OverheadProbe"/>, a few seconds): what <c>alpa profile</c> and
+/// <c>alpa bench pipeline</c> use so that predicted step times of tiny models are honest.
 /// </summary>
 internal static class LocalClusterProbe
 {
-    public static ClusterSpec Measure(int hosts, int devicesPerHost)
+    public static ClusterSpec Measure(int hosts, int devicesPerHost, bool runtime = false)
+    {
+        var spec = MeasureRates(hosts, devicesPerHost);
+        return runtime ? Execution.Bench.OverheadProbe.Calibrate(spec) : spec;
+    }
+
+    private static ClusterSpec MeasureRates(int hosts, int devicesPerHost)
     {
         var devices = Math.Max(1, hosts * devicesPerHost);
         var gemm = Benchmarks.BenchMachine.GemmFlops(512, 6);

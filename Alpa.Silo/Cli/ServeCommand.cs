@@ -14,15 +14,17 @@ namespace Alpa.Silo.Cli;
 internal sealed class ServeCommand : ICommand
 {
     public string Name => "serve";
-    public string Summary => "serves text generation (/v1/completions, /health, /metrics) with a KV cache, continuous batching and forward stages on local CPU devices";
-    public string Usage => "alpa serve --model gpt-tiny (--random-init | --train-steps N | --checkpoint D) [--cluster local:1xD] [--stages N] --listen ADDR:PORT";
+    public string Summary => "serves text generation (/v1/completions, /health, /metrics) with a KV cache, continuous batching and forward stages on local CPU devices or one per silo (--connect)";
+    public string Usage => "alpa serve --model gpt-tiny (--random-init | --train-steps N | --checkpoint D) [--cluster local:1xD [--stages N] | --connect ADDR:PORT [--secret-file F]] --listen ADDR:PORT";
     public IReadOnlyList<CliOption> Options { get; } =
     [
         new("model", "M", "a GPT model: built-in name or JSON model file (required; the vocabulary must hold 256 byte tokens)"),
         new("random-init", null, "serve the seeded random initialization"),
         new("train-steps", "N", "train the model N steps on the synthetic language first (no checkpoint needed)"),
         new("checkpoint", "D", "load the parameters of the latest checkpoint in D (alpa train --checkpoint-dir D), whatever mesh saved them"),
-        new("cluster", "C", "local:1xD: D CPU devices in this process (default local:1x1); local:HxD with H > 1 waits for cross-silo execution"),
+        new("cluster", "C", "local:1xD: D CPU devices in this process (default local:1x1); across silo processes use --connect"),
+        new("connect", "ADDR:PORT", "serve across the silos of a running cluster: one forward stage per live silo, re-planned on the rest when one dies"),
+        new("secret-file", "F", "the cluster secret (with --connect; or ALPA_SECRET / ALPA_SECRET_FILE)"),
         new("stages", "N", "exact number of forward stages (default: the DP chooses)"),
         new("objective", "NAME", "throughput (default: minimize the largest stage latency) or latency (minimize their sum)"),
         new("listen", "ADDR:PORT", "address to serve on, e.g. 127.0.0.1:8080 (required)"),
@@ -39,20 +41,39 @@ internal sealed class ServeCommand : ICommand
     {
         var options = SetupOptions(args);
         var listen = Listen(args.Value("listen") ?? throw new UsageException("--listen ADDR:PORT is required (e.g. --listen 127.0.0.1:8080)"));
-        var cluster = options.Devices > 1 ? LocalClusterProbe.Measure(1, options.Devices) : GenerationModel.NominalCpu(1);
         using var log = new LoggerConfiguration().WriteTo.Console(standardErrorFromLevel: Serilog.Events.LogEventLevel.Verbose).MinimumLevel.Warning().CreateLogger();
-        using var model = ServingSetup.Create(options, cluster, context.Err);
-        var engineOptions = new EngineOptions { QueueCapacity = args.PositiveInt("queue", 64), ContinuousBatching = !args.Has("one-at-a-time") };
-        var serverOptions = new ServerOptions
+        if (args.Value("connect") is { } endpoint)
         {
-            Listen = listen,
-            ModelName = options.Spec.Name,
-            Deadline = TimeSpan.FromSeconds(args.Number("deadline", 60, positive: true, example: "30")),
-        };
-        return RunAsync(model, engineOptions, serverOptions, log, context).GetAwaiter().GetResult();
+            if (args.Has("cluster") || args.Has("stages"))
+                throw new UsageException("--connect serves one stage per live silo: leave out --cluster and --stages");
+            using var client = Client.AlpaClient.ConnectAsync(endpoint, Client.Transport.ClusterSecret.Resolve(args.Value("secret-file"))).GetAwaiter().GetResult();
+            using var remote = ServingSetup.CreateOnClusterAsync(options, client, ct => LiveSilos(client, ct), context.Err).GetAwaiter().GetResult();
+            return RunAsync(remote, EngineFrom(args), ServerFrom(args, options, listen), log, context).GetAwaiter().GetResult();
+        }
+        var cluster = options.Devices > 1 ? LocalClusterProbe.Measure(1, options.Devices)
+            : GenerationModel.NominalCpu(1) with { Device = GenerationModel.NominalCpu(1).Device with { MemoryBytes = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes } };
+        using var model = ServingSetup.Create(options, cluster, context.Err);
+        return RunAsync(model, EngineFrom(args), ServerFrom(args, options, listen), log, context).GetAwaiter().GetResult();
     }
 
-    private static async Task<int> RunAsync(GenerationModel model, EngineOptions engineOptions, ServerOptions serverOptions, ILogger log, CliContext context)
+    /// <summary>Silos the membership lists as active, in address order.</summary>
+    private static async Task<IReadOnlyList<string>> LiveSilos(Client.AlpaClient client, CancellationToken cancellationToken)
+    {
+        var listing = await client.GetClusterAsync(cancellationToken).ConfigureAwait(false);
+        return [.. listing.Silos.Where(s => s.Status == "active").Select(s => s.Address).Distinct().Order(StringComparer.Ordinal)];
+    }
+
+    private static EngineOptions EngineFrom(CommandArgs args) =>
+        new() { QueueCapacity = args.PositiveInt("queue", 64), ContinuousBatching = !args.Has("one-at-a-time") };
+
+    private static ServerOptions ServerFrom(CommandArgs args, ServingSetupOptions options, IPEndPoint listen) => new()
+    {
+        Listen = listen,
+        ModelName = options.Spec.Name,
+        Deadline = TimeSpan.FromSeconds(args.Number("deadline", 60, positive: true, example: "30")),
+    };
+
+    private static async Task<int> RunAsync(IGenerationModel model, EngineOptions engineOptions, ServerOptions serverOptions, ILogger log, CliContext context)
     {
         await using var engine = new GenerationEngine(model, engineOptions, log);
         await using var server = await CompletionServer.StartAsync(engine, serverOptions, log).ConfigureAwait(false);
@@ -97,7 +118,7 @@ internal sealed class ServeCommand : ICommand
         if (name.Name != Planner.Cluster.BuiltInClusters.Local)
             throw new AlpaException($"--cluster {cluster}: serving runs on local:1xD (CPU devices of this process)") { Field = "cluster" };
         if (name.Hosts != 1)
-            throw new AlpaException($"--cluster {cluster}: serving across silo processes waits for cross-silo execution (crosssilo branch); use local:1xD") { Field = "cluster" };
+            throw new AlpaException($"--cluster {cluster}: serving in this process runs on local:1xD; to serve across silo processes start them ('alpa silo') and give --connect ADDR:PORT") { Field = "cluster" };
         return name.DevicesPerHost;
     }
 

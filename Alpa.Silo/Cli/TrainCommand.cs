@@ -93,9 +93,9 @@ internal sealed class TrainCommand : ICommand
         IntraResult? plan = null;
         PipelineJob? job = null;
         if (mode == TrainMode.Pipeline) job = PipelineTraining.Prepare(args, context, spec, model, options, (ulong)seed);
-        if (mode is TrainMode.Mesh(var devices))
+        if (mode is TrainMode.Mesh(var devices, var clusterFile))
         {
-            var cluster = LocalClusterProbe.Measure(1, devices);
+            var cluster = clusterFile is null ? LocalClusterProbe.Measure(1, devices) : ClusterArgument.Load(clusterFile, context.Err);
             plan = IntraOpPass.RunAllShapes(training, cluster).Best;
             context.Err.WriteLine($"intra-op plan on mesh ({plan.Mesh.N0}, {plan.Mesh.N1}) of {devices} CPU devices: " +
                                   $"{plan.Stats.IlpVariables} ILP columns, predicted {plan.ObjectiveSeconds * 1e3:F2} ms per step");
@@ -147,7 +147,8 @@ internal sealed class TrainCommand : ICommand
     {
         public static readonly TrainMode Single = new SingleDevice(), Pipeline = new PipelinePlan();
         public sealed record SingleDevice : TrainMode;
-        public sealed record Mesh(int Devices) : TrainMode;
+        /// <summary>One mesh of <paramref name="Devices"/> devices; <paramref name="ClusterFile"/> is a measured spec from <c>alpa profile --out</c>, or null to measure now.</summary>
+        public sealed record Mesh(int Devices, string? ClusterFile = null) : TrainMode;
         public sealed record PipelinePlan : TrainMode;
     }
 
@@ -156,7 +157,12 @@ internal sealed class TrainCommand : ICommand
         var (cluster, method) = (args.Value("cluster"), args.Value("method"));
         if (method is not (null or "auto" or "intra-only" or "inter-only"))
             throw new UsageException($"--method must be auto, intra-only or inter-only, got '{method}'");
-        if (args.Has("plan") || (cluster is not null && File.Exists(cluster))) return TrainMode.Pipeline;
+        if (args.Has("plan")) return TrainMode.Pipeline;
+        if (cluster is not null && File.Exists(cluster))
+        {
+            var spec = ClusterArgument.Load(cluster, TextWriter.Null);
+            return method == "intra-only" && spec.Hosts == 1 && spec.DevicesPerHost > 1 ? new TrainMode.Mesh(spec.DevicesPerHost, cluster) : TrainMode.Pipeline;
+        }
         if (cluster is null or "local") return TrainMode.Single;
         var name = Planner.Cluster.ClusterName.Parse(cluster);
         if (name.Name != Planner.Cluster.BuiltInClusters.Local)

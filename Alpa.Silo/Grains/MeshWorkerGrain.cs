@@ -16,7 +16,7 @@ namespace Alpa.Silo.Grains;
 /// names; <c>RunStep</c> runs that list once, its boundary tensors crossing silos over the data plane;
 /// <c>Release</c> frees the job. Each job holds its own runner, so jobs do not share buffers.
 /// </summary>
-public sealed class MeshWorkerGrain(SiloIdentity self, DataPlanePeers peers) : IMeshWorkerGrain, IDisposable
+public sealed partial class MeshWorkerGrain(SiloIdentity self, DataPlanePeers peers) : IMeshWorkerGrain, IDisposable
 {
     private readonly Dictionary<string, LoadedJob> _jobs = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
@@ -58,7 +58,9 @@ public sealed class MeshWorkerGrain(SiloIdentity self, DataPlanePeers peers) : I
         var microbatches = job.Microbatches(loaded.Data, runner.Plan.Microbatches, request.Step);
         var step = new WorkerStep(request.JobId, request.Step + 1, microbatches, job.LearningRate(request.Step), Stopwatch.GetTimestamp());
         var result = await runner.Workers[stage].RunStepAsync(step, cancellationToken).ConfigureAwait(false);
-        return new StepReply(request.JobId, request.Step, result.Loss ?? double.NaN, result.Seconds, result.PeakMemoryBytes);
+        var events = ClusterJobView.Timeline(result.Events, runner.Plan.Stages[stage].Devices, self.Address, job.DevicesPerSilo);
+        Remember(request.JobId, result, events);
+        return new StepReply(request.JobId, request.Step, result.Loss ?? double.NaN, result.Seconds, result.PeakMemoryBytes, events);
     }
 
     public Task ReleaseJobAsync(ReleaseJobRequest request, CancellationToken cancellationToken = default)
@@ -67,6 +69,7 @@ public sealed class MeshWorkerGrain(SiloIdentity self, DataPlanePeers peers) : I
         LoadedJob? loaded;
         lock (_lock)
             if (_jobs.Remove(request.JobId, out loaded)) { }
+        if (loaded is not null) Retire(request.JobId, loaded);
         loaded?.Runner.Dispose();
         return Task.CompletedTask;
     }

@@ -95,7 +95,8 @@ public static class SiloHost
             .Add<IMeshWorkerGrain, MeshWorkerGrain>()
             .Add<IDriverGrain, DriverGrain>()
             .Add<IPlannerGrain, PlannerGrain>()
-            .Add<IProfilerGrain, ProfilerGrain>());
+            .Add<IProfilerGrain, ProfilerGrain>()
+            .Add<IServingStageGrain, ServingStageGrain>());
         services.AddSingleton<GrainCatalog>();
         services.AddSingleton<SiloConnectionPool>();
         services.AddSingleton(sp => new GrainDirectory(sp.GetRequiredService<SiloIdentity>(), sp.GetRequiredService<MembershipView>(),

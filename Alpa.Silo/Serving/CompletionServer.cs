@@ -77,7 +77,8 @@ public sealed partial class CompletionServer : IAsyncDisposable
             ["slots"] = _engine.Model.Slots,
             ["busy"] = _engine.Busy,
             ["waiting"] = _engine.Waiting,
-            ["stages"] = _engine.Model.Stages.Select(s => s.Describe).ToArray(),
+            ["stages"] = _engine.Model.StageDescriptions.ToArray(),
+            ["replans"] = _engine.Metrics.Replans,
             ["error"] = fault?.Message,
         };
         return Results.Json(body, statusCode: fault is null ? 200 : 503);

@@ -24,16 +24,17 @@ public sealed record EngineOptions
 /// </summary>
 public sealed class GenerationEngine : IAsyncDisposable
 {
-    private readonly GenerationModel _model;
+    private readonly IGenerationModel _model;
     private readonly EngineOptions _options;
     private readonly Channel<GenerationJob> _queue;
     private readonly GenerationJob?[] _slots;
+    private readonly Queue<GenerationJob> _retry = new();   // loop thread only
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
     private readonly ILogger _log;
     private int _waiting;
 
-    public GenerationEngine(GenerationModel model, EngineOptions? options = null, ILogger? log = null)
+    public GenerationEngine(IGenerationModel model, EngineOptions? options = null, ILogger? log = null)
     {
         _model = model ?? throw new ArgumentNullException(nameof(model));
         _options = options ?? new EngineOptions();
@@ -43,7 +44,7 @@ public sealed class GenerationEngine : IAsyncDisposable
         _loop = Task.Factory.StartNew(Loop, TaskCreationOptions.LongRunning);
     }
 
-    public GenerationModel Model => _model;
+    public IGenerationModel Model => _model;
     public ServingMetrics Metrics { get; } = new();
     /// <summary>Jobs waiting for a slot.</summary>
     public int Waiting => Volatile.Read(ref _waiting);
@@ -82,7 +83,7 @@ public sealed class GenerationEngine : IAsyncDisposable
                     continue;
                 }
                 var started = Stopwatch.GetTimestamp();
-                var logits = _model.Step([.. work.Select(w => w.Work)]);
+                if (Step(work, token) is not { } logits) continue;
                 Metrics.Step(work.Count, work.Any(w => w.Work.Tokens.Length > 1), Stopwatch.GetElapsedTime(started).TotalSeconds);
                 for (var i = 0; i < work.Count; i++) Advance(work[i].Job, work[i].Work, logits[i]);
             }
@@ -93,8 +94,44 @@ public sealed class GenerationEngine : IAsyncDisposable
         catch (Exception e)
         {
             _log.Error(e, "generation loop failed");
-            FailAll(new ServingError(500, "server_error", $"generation failed: {e.Message}"));
+            FailAll(e is ServingException or StageFailedException
+                ? new ServingError(503, "unavailable", $"the model cannot serve: {e.Message}")
+                : new ServingError(500, "server_error", $"generation failed: {e.Message}"));
             throw;
+        }
+    }
+
+    /// <summary>
+    /// One model step; null when a stage failed: the busy slots' requests that already produced tokens
+    /// fail at once with 503 (their caches are gone, their text is out), the others start again from
+    /// their prompt; the model re-plans on what is left, and waiting requests run on the new plan.
+    /// </summary>
+    private float[][]? Step(List<(GenerationJob Job, SlotWork Work)> work, CancellationToken token)
+    {
+        try
+        {
+            return _model.Step([.. work.Select(w => w.Work)]);
+        }
+        catch (StageFailedException e)
+        {
+            _log.Warning("a stage failed ({Reason}); failing {Busy} in-flight request(s) and re-planning", e.Message, work.Count);
+            for (var s = 0; s < _slots.Length; s++)
+            {
+                if (_slots[s] is not { } job) continue;
+                if (job.Generated.Count > 0 || job.Cancelled)
+                {
+                    Free(s, new ServingError(503, "unavailable", $"{e.Message}; the server re-plans on the remaining devices: retry the request"));
+                    continue;
+                }
+                _slots[s] = null;
+                job.Restart();
+                _retry.Enqueue(job);
+                Interlocked.Increment(ref _waiting);
+            }
+            _model.Recover(e, token);
+            Metrics.Replanned();
+            _log.Warning("re-planned: {Stages}", string.Join("; ", _model.StageDescriptions));
+            return null;
         }
     }
 
@@ -104,7 +141,7 @@ public sealed class GenerationEngine : IAsyncDisposable
         {
             if (_slots[s] is not null) continue;
             if (!_options.ContinuousBatching && _slots.Any(j => j is not null)) return;
-            if (!_queue.Reader.TryRead(out var job)) return;
+            if (!_retry.TryDequeue(out var job) && !_queue.Reader.TryRead(out job)) return;
             Interlocked.Decrement(ref _waiting);
             _slots[s] = job;
         }
@@ -166,6 +203,7 @@ public sealed class GenerationEngine : IAsyncDisposable
     {
         for (var s = 0; s < _slots.Length; s++)
             if (_slots[s] is not null) Free(s, error);
+        while (_retry.TryDequeue(out var waiting)) waiting.Fail(error);
         while (_queue.Reader.TryRead(out var job)) job.Fail(error);
     }
 

@@ -50,6 +50,9 @@ public sealed class GenerationJob(GenerationRequest request)
     internal bool Cancelled => _cancelled;
     internal bool Done { get; private set; }
 
+    /// <summary>Back to the state of a queued job (its cache was lost before it produced a token).</summary>
+    internal void Restart() => (Fed, Length, LastToken) = (0, 0, null);
+
     /// <summary>The client went away: the engine frees the slot at the next step.</summary>
     public void Cancel() => _cancelled = true;
 

@@ -24,7 +24,7 @@ public sealed record GenerationLayout
 /// the host. This is a deliberately small forward-only stage pipeline inside the serving code; the
 /// pipeline branch's Driver / MeshWorker interpreter can take over behind <see cref="IStageProgram"/>.
 /// </summary>
-public sealed class GenerationModel : IDisposable
+public sealed class GenerationModel : IGenerationModel
 {
     private readonly List<IStageProgram> _stages = [];
 
@@ -41,13 +41,7 @@ public sealed class GenerationModel : IDisposable
         try
         {
             foreach (var (first, last, devices) in stages)
-            {
-                GenerationShape Shape(int t) => new() { Slots = Slots, Chunk = t, FirstLayer = first, LastLayer = last };
-                var (decode, prefill) = (GptGeneration.Build(spec, Shape(1)), GptGeneration.Build(spec, Shape(Chunk)));
-                _stages.Add(devices == 1
-                    ? new DeviceStage(decode, prefill, (first, last), seed)
-                    : new MeshStage(decode, prefill, (first, last), MeshOf(cluster, devices), seed));
-            }
+                _stages.Add(StagePrograms.Create(spec, Slots, Chunk, (first, last), devices, seed, cluster));
         }
         catch
         {
@@ -64,6 +58,7 @@ public sealed class GenerationModel : IDisposable
     /// <summary>Longest sequence (prompt + generated) a slot holds.</summary>
     public int Context => Spec.SeqLen;
     public IReadOnlyList<IStageProgram> Stages => _stages;
+    public IReadOnlyList<string> StageDescriptions => [.. _stages.Select(s => s.Describe)];
 
     /// <summary>Loads weights by parameter name into the stages that hold them.</summary>
     public void Load(IReadOnlyDictionary<string, HostTensor> weights)
@@ -90,12 +85,14 @@ public sealed class GenerationModel : IDisposable
             outputs = stage.Run(prefill, inputs);
             if (outputs.TryGetValue("hidden_out", out var hidden)) inputs["hidden"] = hidden;
         }
-        var logits = outputs["logits"].Floats!;
-        var v = Spec.Vocab;
-        return [.. work.Select(w => logits.AsSpan(((w.Slot * t) + w.Tokens.Length - 1) * v, v).ToArray())];
+        return StagePrograms.LogitsRows(outputs, work, t, Spec.Vocab);
     }
 
-    private static LogicalMesh MeshOf(ClusterSpec? cluster, int devices)
+    /// <summary>In-process stages do not fail on their own: a failure here is a bug, not a lost silo.</summary>
+    public void Recover(StageFailedException failure, CancellationToken cancellationToken) =>
+        throw new ServingException($"in-process stages cannot be re-planned: {failure?.Message}");
+
+    internal static LogicalMesh MeshOf(ClusterSpec? cluster, int devices)
     {
         cluster ??= NominalCpu(devices);
         return LogicalMesh.AllShapes(cluster with { Hosts = 1, DevicesPerHost = devices }).First(m => m.N0 == 1 && m.N1 == devices);

@@ -7,12 +7,13 @@ namespace Alpa.Silo.Serving;
 public sealed class ServingMetrics
 {
     private readonly Lock _gate = new();
-    private long _accepted, _rejected, _completed, _failed, _tokens, _steps, _prefillSteps, _slotSteps, _firstTokens;
+    private long _accepted, _rejected, _completed, _failed, _tokens, _steps, _prefillSteps, _slotSteps, _firstTokens, _replans;
     private double _stepSeconds, _ttftSeconds;
 
     internal void Accepted() { lock (_gate) _accepted++; }
     internal void Rejected() { lock (_gate) _rejected++; }
     internal void Token() { lock (_gate) _tokens++; }
+    internal void Replanned() { lock (_gate) _replans++; }
 
     internal void Finished(bool ok)
     {
@@ -49,6 +50,9 @@ public sealed class ServingMetrics
     /// <summary>Requests that failed, timed out or were cancelled by their client.</summary>
     public long FailedRequests { get { lock (_gate) return _failed; } }
 
+    /// <summary>Times the model was re-planned after a stage's silo failed.</summary>
+    public long Replans { get { lock (_gate) return _replans; } }
+
     /// <summary>Requests refused because the queue was full.</summary>
     public long RejectedRequests { get { lock (_gate) return _rejected; } }
 
@@ -72,6 +76,7 @@ public sealed class ServingMetrics
             Metric("alpa_serve_steps_total", "counter", "Model steps (prefill and decode).", _steps);
             Metric("alpa_serve_prefill_steps_total", "counter", "Steps that ran the prefill program.", _prefillSteps);
             Metric("alpa_serve_step_seconds_total", "counter", "Time spent in model steps.", _stepSeconds);
+            Metric("alpa_serve_replans_total", "counter", "Re-plans after a stage's silo failed.", _replans);
             Metric("alpa_serve_batch_slots_busy_mean", "gauge", "Mean busy slots per step.", _steps == 0 ? 0 : (double)_slotSteps / _steps);
             Metric("alpa_serve_time_to_first_token_seconds_mean", "gauge", "Mean time from queueing to the first token.", _firstTokens == 0 ? 0 : _ttftSeconds / _firstTokens);
         }

@@ -29,6 +29,8 @@ public static class ServingSetup
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(cluster);
         ArgumentNullException.ThrowIfNull(log);
+        if (options.Devices == 1)   // refuse before loading or training weights
+            InferenceMemory.Check(options.Spec, options.Layout.Slots, [new InferenceStage(0, options.Spec.LayerCount - 1, 1, 0)], cluster.Device.MemoryBytes);
         var weights = options.Weights.Load(options.Spec, log, cancellationToken);
         var layout = options.Layout;
         if (options.Devices > 1)
@@ -37,6 +39,7 @@ public static class ServingSetup
             log.WriteLine($"inference plan ({options.Objective.ToString().ToLowerInvariant()}): {plan.Stages.Count} stage(s), objective {plan.ObjectiveSeconds * 1e3:F3} ms per decode step");
             layout = layout with { Stages = [.. plan.Stages.Select(s => (s.First, s.Last, s.Devices))] };
         }
+
         var model = new GenerationModel(options.Spec, layout, options.Seed, cluster);
         try
         {
@@ -49,5 +52,22 @@ public static class ServingSetup
             model.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Plans one stage per live silo of the cluster <paramref name="grains"/> reaches, builds the stages on the silos and ships
+    /// the weights (the front end of <c>alpa serve --connect</c>).
+    /// </summary>
+    public static Task<ClusterGenerationModel> CreateOnClusterAsync(ServingSetupOptions options, Client.Transport.IGrainFactory grains,
+        Func<CancellationToken, Task<IReadOnlyList<string>>> liveSilos, TextWriter log, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(log);
+        var serving = new ClusterServingOptions
+        {
+            Spec = options.Spec, Slots = options.Layout.Slots, PrefillChunk = options.Layout.PrefillChunk, Objective = options.Objective, Seed = options.Seed,
+            Weights = options.Weights.Load(options.Spec, log, cancellationToken),
+        };
+        return ClusterGenerationModel.CreateAsync(grains, liveSilos, serving, log, cancellationToken);
     }
 }

@@ -28,6 +28,34 @@ public interface IStageProgram : IDisposable
     IReadOnlyDictionary<string, HostTensor> Run(bool prefill, IReadOnlyDictionary<string, HostTensor> inputs);
     /// <summary>Overwrites a parameter (trained weights).</summary>
     void Load(string name, HostTensor value);
+    /// <summary>Bytes of key/value cache allocated on the device of the stage that holds the most.</summary>
+    long KvCacheBytesPerDevice { get; }
+}
+
+/// <summary>Builds a stage's programs; the in-process <see cref="GenerationModel"/> and the silos' serving stage grains share it.</summary>
+public static class StagePrograms
+{
+    /// <summary>
+    /// The prefill (T = <paramref name="chunk"/>) and decode (T = 1) programs of layers [first, last] with
+    /// <paramref name="slots"/> batch slots, on one CPU device or a (1, devices) mesh.
+    /// </summary>
+    public static IStageProgram Create(Planner.Models.GptSpec spec, int slots, int chunk, (int First, int Last) layers, int devices, ulong seed,
+                                       Planner.Cluster.ClusterSpec? cluster = null)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        Graph Build(int t) => Planner.Models.GptGeneration.Build(spec, new Planner.Models.GenerationShape { Slots = slots, Chunk = t, FirstLayer = layers.First, LastLayer = layers.Last });
+        var (decode, prefill) = (Build(1), Build(chunk));
+        return devices == 1 ? new DeviceStage(decode, prefill, layers, seed) : new MeshStage(decode, prefill, layers, GenerationModel.MeshOf(cluster, devices), seed);
+    }
+
+    /// <summary>Per work item, the logits row [V] after its last token, from a last stage's <c>logits</c> [slots, t, V].</summary>
+    public static float[][] LogitsRows(IReadOnlyDictionary<string, HostTensor> outputs, IReadOnlyList<SlotWork> work, int t, int vocab)
+    {
+        ArgumentNullException.ThrowIfNull(outputs);
+        ArgumentNullException.ThrowIfNull(work);
+        var logits = outputs["logits"].Floats!;
+        return [.. work.Select(w => logits.AsSpan(((w.Slot * t) + w.Tokens.Length - 1) * vocab, vocab).ToArray())];
+    }
 }
 
 /// <summary>A stage on one CPU device (<see cref="GraphExecutor"/>).</summary>
@@ -57,6 +85,9 @@ public sealed class DeviceStage : IStageProgram
 
     public void Load(string name, HostTensor value) => _decode.Write(name, value);
 
+    public long KvCacheBytesPerDevice =>
+        _decode.Graph.Nodes.Where(n => n.Op == OpKind.State).Sum(n => _decode.PersistentTensor(n.Name).Bytes);
+
     public void Dispose()
     {
         _prefill.Dispose();
@@ -78,7 +109,7 @@ public sealed class MeshStage : IStageProgram
     public MeshStage(Graph decode, Graph prefill, (int, int) layers, Planner.Cluster.LogicalMesh mesh, ulong seed)
     {
         var caches = decode.Nodes.Where(n => n.Op == OpKind.State)
-            .ToDictionary(n => n.Name, n => (IReadOnlyList<string>)["R", mesh.N1 > 1 ? "S1" : "R", "R", "R"], StringComparer.Ordinal);
+            .ToDictionary(n => n.Name, n => (IReadOnlyList<string>)["R", mesh.N1 > 1 && n.Shape[1] % mesh.N1 == 0 ? "S1" : "R", "R", "R"], StringComparer.Ordinal);
         DecodePlan = IntraOpPass.Run(decode, mesh, new IntraOptions { FixedSpecs = caches });
         var pins = new Dictionary<string, IReadOnlyList<string>>(caches, StringComparer.Ordinal);
         foreach (var (name, spec) in DecodePlan.ParameterSpecs) pins[name] = spec;
@@ -116,6 +147,8 @@ public sealed class MeshStage : IStageProgram
         (prefill ? _prefill : _decode).Run(inputs).Outputs;
 
     public void Load(string name, HostTensor value) => _decode.Write(name, value);
+
+    public long KvCacheBytesPerDevice => _decode.StateBytes.Max();
 
     public void Dispose()
     {

@@ -48,4 +48,24 @@ public sealed class TrainPipelineCliTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    [Fact]
+    public void AProfiledClusterFileWithIntraOnlyTrainsOneMeshUnderTheWholeGraphIlp()
+    {
+        var dir = Directory.CreateTempSubdirectory("alpa-train-profiled-").FullName;
+        try
+        {
+            var cluster = Path.Combine(dir, "cluster.json");
+            var (code, _, err) = Run("profile", "--cluster", "local:1x2", "--out", cluster);
+            Assert.True(code == 0, err);
+            (code, _, err) = Run("train", "--model", "mlp", "--cluster", cluster, "--method", "intra-only", "--steps", "2");
+            Assert.True(code == 0, err);
+            Assert.Contains("intra-op plan on mesh", err, StringComparison.Ordinal);
+            Assert.DoesNotContain("pipeline plan:", err, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }

@@ -70,15 +70,18 @@ public sealed class AuthTests
         using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => silo.MeasureLinkAsync(longProbe, cts.Token));
 
-        await Task.Delay(500);
-        var metrics = await silo.GetMetricsAsync();
-        var probe = metrics.Methods.Single(m => m.Grain == "ISiloGrain" && m.Method == "MeasureLinkAsync");
+        // The silo notices the abandoned calls on its own time (slow under load): poll, bounded.
+        var probe = await Eventually(async () => (await silo.GetMetricsAsync()).Methods.Single(m => m.Grain == "ISiloGrain" && m.Method == "MeasureLinkAsync"),
+            p => p.Errors == 2);
         Assert.Equal((2L, 2L), (probe.Calls, probe.Errors));
         var ping = await silo.PingAsync(new PingRequest(0));
         Assert.Equal(address, ping.Address);
 
         // The rolling file holds JSON lines with the structured properties silo and grain.
-        var deadlineLine = cluster.LogFile(address).Split('\n').First(l => l.Contains("exceeded its deadline", StringComparison.Ordinal));
+        var deadlineLine = await Eventually(
+            () => Task.FromResult(cluster.LogFile(address).Split('\n').FirstOrDefault(l => l.Contains("exceeded its deadline", StringComparison.Ordinal))),
+            l => l is not null);
+        Assert.NotNull(deadlineLine);
         using var json = System.Text.Json.JsonDocument.Parse(deadlineLine);
         var properties = json.RootElement.GetProperty("Properties");
         Assert.Equal(address, properties.GetProperty("silo").GetString());
@@ -142,5 +145,17 @@ public sealed class AuthTests
         await socket.SendAsync(hello);
         var status = new byte[1];
         return await socket.ReceiveAsync(status) == 1 ? status[0] : -1;
+    }
+
+    /// <summary>Re-reads <paramref name="read"/> every 100 ms until <paramref name="done"/> holds or 15 s pass; returns the last value.</summary>
+    private static async Task<T> Eventually<T>(Func<Task<T>> read, Func<T, bool> done)
+    {
+        var value = await read();
+        for (var i = 0; i < 150 && !done(value); i++)
+        {
+            await Task.Delay(100);
+            value = await read();
+        }
+        return value;
     }
 }

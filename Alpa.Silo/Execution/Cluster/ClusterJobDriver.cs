@@ -36,11 +36,14 @@ public sealed class ClusterJobDriver(IGrainFactory grains, ClusterJob job)
     public async Task<double> RunStepAsync(long step, CancellationToken cancellationToken = default) =>
         (await RunStepRepliesAsync(step, cancellationToken).ConfigureAwait(false))[^1].Loss;
 
-    /// <summary>Runs step <paramref name="step"/> (0-based) on every worker; returns every stage's reply (the loss is on the last).</summary>
+    /// <summary>Runs step <paramref name="step"/> (0-based) on every worker; returns every stage's reply (the loss is on the last; timed instructions on this driver's clock).</summary>
     public async Task<IReadOnlyList<StepReply>> RunStepRepliesAsync(long step, CancellationToken cancellationToken = default)
     {
         var replies = new StepReply[Stages];
-        await All($"step {step + 1}", async s => replies[s] = await Worker(s).RunStepAsync(new StepRequest(job.JobId, step), cancellationToken).ConfigureAwait(false))
+        var start = System.Diagnostics.Stopwatch.GetTimestamp();
+        await All($"step {step + 1}", async s => replies[s] = ClusterJobView.OnDriverClock(
+                await Worker(s).RunStepAsync(new StepRequest(job.JobId, step), cancellationToken).ConfigureAwait(false),
+                System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds))
             .ConfigureAwait(false);
         return replies;
     }

@@ -34,6 +34,7 @@ public sealed class MeshWorker(int index, StageRuntime runtime, IBoundaryTranspo
         if (step.JobId != _job) throw new ExecutionException($"worker {index} runs job {_job}, not {step.JobId}");
         var begin = Stopwatch.GetTimestamp();
         foreach (var d in runtime.Devices) d.ResetPeak();
+        runtime.Executor.Communicator.ClearLog(); // the log is per step (it grew without bound before)
         var state = new StepState(step, program);
         try
         {

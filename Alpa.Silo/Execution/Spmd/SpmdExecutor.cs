@@ -109,6 +109,11 @@ public sealed partial class SpmdExecutor : IDisposable
     public IReadOnlyList<long> PersistentBytes =>
         [.. Enumerable.Range(0, _devices.Length).Select(r => _persistent.Sum(kv => kv.Value[r].Elements * (long)_graph.Nodes[kv.Key].DType.Size()))];
 
+    /// <summary>Bytes of the states (not parameters) each device stores, e.g. serving's key/value caches.</summary>
+    public IReadOnlyList<long> StateBytes =>
+        [.. Enumerable.Range(0, _devices.Length).Select(r => _persistent.Where(kv => _graph.Nodes[kv.Key].Op == OpKind.State)
+                                                                       .Sum(kv => kv.Value[r].Elements * (long)_graph.Nodes[kv.Key].DType.Size()))];
+
     /// <summary>The full value of a parameter or state, assembled from the shards.</summary>
     public HostTensor Read(string name)
     {
@@ -233,17 +238,30 @@ public sealed partial class SpmdExecutor : IDisposable
         return y;
     }
 
+    /// <summary>
+    /// Runs the node's local kernel on every device. The devices of a mesh run at once (one task per
+    /// device) when the per-device work is large enough to pay for the hand-off; each device writes
+    /// only its own shard, so the result does not depend on the order.
+    /// </summary>
     private Tensor[] Dispatch(NodeProgram p, Tensor[][] perRank)
     {
         var y = new Tensor[_devices.Length];
-        for (var r = 0; r < y.Length; r++)
+        for (var r = 0; r < y.Length; r++) y[r] = _devices[r].Allocate(p.Node.DType.ToElementType(), p.LocalShape);
+        void Run(int r)
         {
-            y[r] = _devices[r].Allocate(p.Node.DType.ToElementType(), p.LocalShape);
             var (args, output) = (perRank[r], y[r]);
             _devices[r].Run(() => OpDispatch.Run(p.Local!, args, output));
         }
+        if (y.Length > 1 && Concurrent(p, y[0])) Parallel.For(0, y.Length, new ParallelOptions { MaxDegreeOfParallelism = y.Length }, Run);
+        else for (var r = 0; r < y.Length; r++) Run(r);
         return y;
     }
+
+    /// <summary>Per-device work above which the devices of a mesh run a kernel concurrently (a task hand-off costs a few µs).</summary>
+    public const double ConcurrentFlops = 2e5, ConcurrentBytes = 64 << 10;
+
+    private bool Concurrent(NodeProgram p, Tensor output) =>
+        p.Node.Flops / _devices.Length >= ConcurrentFlops || output.Bytes >= ConcurrentBytes;
 
     /// <summary>Completes partial results with the strategy's collective.</summary>
     private Tensor[] Complete(NodeProgram p, Tensor[] y)
