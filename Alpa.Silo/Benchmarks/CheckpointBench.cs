@@ -208,7 +208,7 @@ public static class CheckpointBench
         sb.AppendLine(inv, $"- command: `{command}`");
         sb.AppendLine(inv, $"- date: {BenchMachine.Date()}");
         sb.AppendLine(inv, $"- machine: {BenchMachine.Describe()}");
-        sb.AppendLine(inv, $"- load average (1, 5, 15 min): {load} (above the core count: other processes shared the cores and the disk)");
+        sb.AppendLine(inv, $"- load average (1, 5, 15 min): {load} (a 1-minute figure above the core count means other processes shared the cores and the disk)");
         sb.AppendLine(inv, $"- checkpoint: {r.Bytes >> 20} MiB of distinct blocks, 4 MiB tensors on a (2, 2) mesh, 4 shard files written concurrently, XxHash3 per block, fsync of files and directories; median of {o.Repetitions}");
         sb.AppendLine("- restore: open (manifest + file sizes), then every tensor resharded onto a (1, 4) mesh, each stored block read, XxHash3-verified and placed once; plain: one sequential read into one new array. Both read through the page cache (the files were just written; caches are not dropped on a shared machine).");
         sb.AppendLine();

@@ -76,7 +76,7 @@ public static class TrainBench
         sb.AppendLine(inv, $"- command: `{command}`");
         sb.AppendLine(inv, $"- date: {BenchMachine.Date()}");
         sb.AppendLine(inv, $"- machine: {BenchMachine.Describe()}");
-        sb.AppendLine(inv, $"- load average (1, 5, 15 min): {load} (above the core count: other processes shared the cores)");
+        sb.AppendLine(inv, $"- load average (1, 5, 15 min): {load} (a 1-minute figure above the core count means other processes shared the cores)");
         sb.AppendLine(inv, $"- model: {r.Model}; training step = forward + backward + Adam, f32, one CPU device");
         sb.AppendLine();
         sb.AppendLine(inv, $"| step (median) | model FLOPs/step | model FLOP/s | GEMM 2048³ FLOP/s (same run) | utilization |");
