@@ -8,9 +8,11 @@ using Alpa.Silo.Execution.Cluster;
 namespace Alpa.Silo.Cli;
 
 /// <summary>
-/// <c>alpa train --connect ADDR:PORT [--secret-file F] --model M --steps N [--microbatches B] [--check] [--json]</c>:
-/// plans one pipeline stage per active silo of a running cluster (local cluster spec from the silos'
-/// device counts), ships the job to their mesh worker grains and drives the steps from this process.
+/// <c>alpa train --connect ADDR:PORT [--secret-file F] --model M --steps N [--microbatches B] [--stages N | --plan FILE] [--check] [--json]</c>:
+/// plans for the active silos of a running cluster (local cluster spec of silos × their device count; device d on
+/// silo d / D in address order): the automatic plan, N stages on groups of whole silos (a stage mesh may span
+/// silos), or a given plan; ships the job to their mesh worker grains and drives the steps from this process.
+/// <c>--check</c> compares losses and final parameters with one device.
 /// </summary>
 internal static class ConnectTraining
 {
@@ -26,25 +28,41 @@ internal static class ConnectTraining
         var infos = silos.Select(s => client.GetGrain<IMeshWorkerGrain>(s).GetInfoAsync().GetAwaiter().GetResult()).ToList();
         var devices = infos.Select(i => i.Devices.Count).Distinct().ToList();
         if (devices.Count != 1) throw new AlpaException($"the silos have different device counts ({string.Join(", ", infos.Select(i => $"{i.Silo}: {i.Devices.Count}"))}); 'train --connect' needs equal ones");
-        var job = ClusterJob.Create($"train-{Guid.NewGuid():N}"[..18], model, silos, devices[0], steps, microbatches, seed);
-        context.Err.WriteLine($"job {job.JobId}: {model} in {silos.Count} stage(s), {microbatches} microbatches, {devices[0]} device(s) per silo");
-        for (var s = 0; s < silos.Count; s++) context.Err.WriteLine($"  stage {s} on silo {job.SiloOfStage[s]}");
-        var losses = Drive(client, job, context.Err);
-        double? check = null;
-        if (args.Has("check"))
+        silos.Sort(StringComparer.Ordinal);
+        var job = ClusterJob.Create($"train-{Guid.NewGuid():N}"[..18], model, silos, devices[0], steps, microbatches, seed, Layout(args));
+        var plan = job.ReadPlan();
+        context.Err.WriteLine($"job {job.JobId}: {model} in {plan.Stages.Count} stage(s), {plan.Microbatches} microbatches, {devices[0]} device(s) per silo");
+        for (var s = 0; s < plan.Stages.Count; s++)
+            context.Err.WriteLine($"  stage {s}: mesh ({plan.Stages[s].LogicalMesh.N0}, {plan.Stages[s].LogicalMesh.N1}) on silo(s) {string.Join(" + ", job.SilosOfStage(s))}");
+        var (losses, parameters) = Drive(client, job, context.Err, args.Has("check"));
+        (double Loss, ParameterCheck Parameters)? check = null;
+        if (parameters is not null)
         {
             context.Err.WriteLine("check: training the same model on one device …");
-            var reference = job.ReferenceLosses();
-            check = losses.Zip(reference, (a, b) => Math.Abs(a - b) / Math.Max(Math.Abs(b), 1e-30)).Max();
+            var reference = job.Reference();
+            check = (losses.Zip(reference.Losses, (a, b) => Math.Abs(a - b) / Math.Max(Math.Abs(b), 1e-30)).Max(), ClusterChecks.Compare(parameters, reference.Parameters));
         }
         Write(context, job, losses, check);
         return CliApp.Ok;
     }
 
-    private static List<double> Drive(AlpaClient client, ClusterJob job, TextWriter err)
+    /// <summary><c>--plan FILE</c>, <c>--stages N</c>, or null for the automatic plan.</summary>
+    private static ClusterLayout? Layout(CommandArgs args)
+    {
+        if (args.Value("plan") is { } file)
+        {
+            if (args.Has("stages")) throw new UsageException("give --plan or --stages, not both");
+            if (!File.Exists(file)) throw new AlpaException($"--plan {file}: no such file") { Field = "plan" };
+            return new ClusterLayout { Plan = Planner.Plans.PlanJson.Read(File.ReadAllText(file)) };
+        }
+        return args.Has("stages") ? new ClusterLayout { Stages = args.PositiveInt("stages", 1) } : null;
+    }
+
+    private static (List<double> Losses, IReadOnlyDictionary<string, Kernels.HostTensor>? Parameters) Drive(AlpaClient client, ClusterJob job, TextWriter err, bool readParameters)
     {
         var driver = new ClusterJobDriver(client, job);
         var losses = new List<double>();
+        IReadOnlyDictionary<string, Kernels.HostTensor>? parameters = null;
         try
         {
             driver.LoadAsync().GetAwaiter().GetResult();
@@ -53,20 +71,22 @@ internal static class ConnectTraining
                 losses.Add(driver.RunStepAsync(step).GetAwaiter().GetResult());
                 err.WriteLine($"step {step + 1}/{job.Steps}: loss {losses[^1]:F6}");
             }
+            if (readParameters) parameters = driver.ReadParametersAsync().GetAwaiter().GetResult();
         }
         finally
         {
             driver.ReleaseAsync().GetAwaiter().GetResult();
         }
-        return losses;
+        return (losses, parameters);
     }
 
-    private static void Write(CliContext context, ClusterJob job, List<double> losses, double? check)
+    private static void Write(CliContext context, ClusterJob job, List<double> losses, (double Loss, ParameterCheck Parameters)? check)
     {
         if (!context.Json)
         {
-            context.Out.WriteLine($"final loss {losses[^1]:F6} after {losses.Count} steps on {job.SiloOfStage.Count} silo(s)");
-            if (check is { } c) context.Out.WriteLine($"check: max relative loss difference vs one device {c:E2}");
+            context.Out.WriteLine($"final loss {losses[^1]:F6} after {losses.Count} steps on {job.WorkerSilos.Count} silo(s)");
+            if (check is { } c)
+                context.Out.WriteLine($"check: max relative loss difference vs one device {c.Loss:E2}; parameters: worst ‖a−b‖/‖b‖ {c.Parameters.WorstRelative:E2} ({c.Parameters.WorstTensor}), max |a−b| {c.Parameters.MaxAbs:E2} over {c.Parameters.Tensors} tensors");
             return;
         }
         context.WriteJson(w =>
@@ -76,10 +96,21 @@ internal static class ConnectTraining
             w.WriteStartArray("losses");
             foreach (var l in losses) w.WriteNumberValue(Math.Round(l, 6));
             w.WriteEndArray();
-            w.WriteStartArray("silo_of_stage");
-            foreach (var s in job.SiloOfStage) w.WriteStringValue(s);
+            w.WriteStartArray("silos_of_stage");
+            for (var s = 0; s < job.ReadPlan().Stages.Count; s++)
+            {
+                w.WriteStartArray();
+                foreach (var silo in job.SilosOfStage(s)) w.WriteStringValue(silo);
+                w.WriteEndArray();
+            }
             w.WriteEndArray();
-            if (check is { } c) w.WriteNumber("max_loss_rel_diff", c);
+            if (check is { } c)
+            {
+                w.WriteNumber("max_loss_rel_diff", c.Loss);
+                w.WriteNumber("max_param_rel_diff", c.Parameters.WorstRelative);
+                w.WriteString("worst_param", c.Parameters.WorstTensor);
+                w.WriteNumber("max_param_abs_diff", c.Parameters.MaxAbs);
+            }
             w.WriteEndObject();
         });
     }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Alpa.Kernels;
 using Alpa.Planner;
 using Alpa.Planner.Cluster;
@@ -13,11 +14,27 @@ using Alpa.Silo.Training;
 
 namespace Alpa.Silo.Execution.Cluster;
 
+/// <summary>How <see cref="ClusterJob.Create"/> lays a job out on the silos.</summary>
+public sealed record ClusterLayout
+{
+    /// <summary>
+    /// N pipeline stages, each on a contiguous group of whole silos (N ≤ silos; the silos split as evenly
+    /// as possible) with a logical mesh of (silos of the group, devices per silo): rows are silos, so a
+    /// group of several silos is a stage mesh spanning them. Null: see <see cref="Plan"/>.
+    /// </summary>
+    public int? Stages { get; init; }
+    /// <summary>A plan (from <c>alpa plan --cluster local:SILOSxDEVICES</c>) to run as is. Null with <see cref="Stages"/> null: the automatic plan for the silos.</summary>
+    public Plan? Plan { get; init; }
+}
+
 /// <summary>
-/// A pipeline training job on a cluster of silos (<c>alpa train --connect</c>): stage s runs on silo
-/// <see cref="SiloOfStage"/>[s]. Shipped once to every mesh worker grain as
-/// <c>LoadProgramRequest.ProgramJson</c>; each worker lowers its stage of <see cref="PlanJson"/> and
-/// generates the step's synthetic batch itself (same seed), so a step message carries only its number.
+/// A pipeline training job on a cluster of silos (<c>alpa train --connect</c>). Device d of the plan lives
+/// on silo <see cref="Silos"/>[d / <see cref="DevicesPerSilo"/>] (silos in address order), so a stage mesh
+/// may span silos: each silo runs the ranks of the mesh it owns, and the stage's collectives run between
+/// the silos. Shipped once to the mesh worker grain of every silo in <see cref="WorkerSilos"/> as
+/// <c>LoadProgramRequest.ProgramJson</c>; each silo lowers only its own stages of <see cref="PlanJson"/>
+/// (the other stages' boundary specs come in <see cref="BoundarySpecs"/>) and generates the step's
+/// synthetic batch itself (same seed), so a step message carries only its number.
 /// </summary>
 public sealed record ClusterJob
 {
@@ -33,14 +50,20 @@ public sealed record ClusterJob
     public double PeakLearningRate { get; init; } = 3e-3;
     /// <summary>Linear warmup steps.</summary>
     public int WarmupSteps { get; init; } = 1;
-    /// <summary>Silo address of each stage.</summary>
-    public required IReadOnlyList<string> SiloOfStage { get; init; }
+    /// <summary>The cluster's silo addresses in address order: silo i owns devices i·D … i·D + D − 1.</summary>
+    public required IReadOnlyList<string> Silos { get; init; }
     /// <summary>CPU devices of every silo (the local cluster spec is silos × this).</summary>
     public required int DevicesPerSilo { get; init; }
-    /// <summary>Data-plane tag of the job's boundary transfers (1 … 65534).</summary>
+    /// <summary>Data-plane tag of the job's boundary transfers (1 … 65534); stage s's collectives use <see cref="CollectiveTag"/>(s).</summary>
     public required int Tag { get; init; }
     /// <summary>The pipeline plan, as <see cref="Planner.Plans.PlanJson"/>.</summary>
     public required string PlanJson { get; init; }
+    /// <summary>
+    /// Per stage: the spec of every boundary tensor it sends or receives (activations and gradients) as
+    /// its pinned lowering holds it, computed once when the job is made; a silo checks its own stages'
+    /// lowering against it and routes to and from the other stages by it.
+    /// </summary>
+    public required IReadOnlyList<IReadOnlyDictionary<string, string[]>> BoundarySpecs { get; init; }
 
     /// <summary>Adam with ε = 1e-6, as the pipeline checks use (parameters whose gradient is exactly zero stay comparable).</summary>
     public static TrainingOptions Training => new() { Optimizer = new Adam { Epsilon = 1e-6 } };
@@ -48,33 +71,66 @@ public sealed record ClusterJob
     /// <summary>Local cluster spec of <paramref name="silos"/> hosts × <paramref name="devices"/> devices with default link numbers.</summary>
     public static ClusterSpec Cluster(int silos, int devices) => BuiltInClusters.ForLocal(silos, devices, 20e9, 8e9, 1e9, 8L << 30);
 
+    /// <summary>Silo of device <paramref name="device"/>.</summary>
+    public string SiloOfDevice(int device) => Silos[device / DevicesPerSilo];
+
+    /// <summary>The silos of stage <paramref name="stage"/>'s mesh, in the order of their first device.</summary>
+    public IReadOnlyList<string> SilosOfStage(int stage) => [.. ReadPlan().Stages[stage].Devices.Select(SiloOfDevice).Distinct()];
+
+    /// <summary>Silos that run a part of some stage, in address order (one mesh worker grain each).</summary>
+    [JsonIgnore]
+    public IReadOnlyList<string> WorkerSilos => [.. Silos.Where(s => ReadPlan().Stages.Any(st => st.Devices.Any(d => SiloOfDevice(d) == s)))];
+
+    /// <summary>Data-plane tag of stage <paramref name="stage"/>'s collectives (distinct from <see cref="Tag"/> and from the other stages').</summary>
+    public int CollectiveTag(int stage) => 1 + ((Tag + stage) % TransferTags);
+
+    private const int TransferTags = 65534;
+
     /// <summary>
-    /// Plans <paramref name="model"/> with one stage per silo (each stage a mesh of that silo's devices, the
-    /// model's layers split into nearly equal ranges) and names the silo of each stage.
+    /// Plans <paramref name="model"/> for <paramref name="silos"/> × <paramref name="devicesPerSilo"/> devices
+    /// as <paramref name="layout"/> says (default: the automatic plan), and computes every stage's boundary specs.
     /// </summary>
-    public static ClusterJob Create(string jobId, string model, IReadOnlyList<string> silos, int devicesPerSilo, int steps, int microbatches, int seed)
+    public static ClusterJob Create(string jobId, string model, IReadOnlyList<string> silos, int devicesPerSilo, int steps, int microbatches, int seed,
+                                    ClusterLayout? layout = null)
     {
         ArgumentNullException.ThrowIfNull(silos);
         if (silos.Count < 1) throw new AlpaException("the cluster has no active silo to train on");
         var spec = ModelZoo.Get(model);
-        var layers = spec.LayerCount;
-        if (layers < silos.Count) throw new AlpaException($"{model} has {layers} layer(s): too few for one stage on each of {silos.Count} silos");
-        var n = silos.Count;
-        var stages = Enumerable.Range(0, n).Select(i => new StageKey(i * layers / n, ((i + 1) * layers / n) - 1,
-            new SubmeshShape(1, devicesPerSilo), new LogicalMeshShape(1, devicesPerSilo))).ToArray();
-        var plan = AutoPlanner.Plan(spec, Cluster(n, devicesPerSilo), new AutoPlanOptions
-        {
-            Layers = layers, FixedStages = stages, Microbatches = microbatches, Training = Training, Remat = false,
-        }).Plan;
-        var siloOfStage = plan.Stages.Select(s => silos[s.Devices[0] / devicesPerSilo]).ToArray();
-        for (var s = 0; s < plan.Stages.Count; s++)
-            if (plan.Stages[s].Devices.Any(d => silos[d / devicesPerSilo] != siloOfStage[s]))
-                throw new AlpaException($"stage {s} of the plan spans silos; a mesh spanning silos is not supported by 'train --connect' yet");
+        var plan = layout?.Plan is { } given ? Checked(given, spec, silos.Count, devicesPerSilo)
+            : PlanFor(spec, model, silos.Count, devicesPerSilo, microbatches, layout?.Stages);
+        var tag = 1 + (int)((uint)jobId.GetHashCode(StringComparison.Ordinal) % TransferTags);
         return new ClusterJob
         {
-            JobId = jobId, Model = model, Seed = seed, Steps = steps, SiloOfStage = siloOfStage, DevicesPerSilo = devicesPerSilo,
-            Tag = 1 + (int)((uint)jobId.GetHashCode(StringComparison.Ordinal) % 65534), PlanJson = Planner.Plans.PlanJson.Write(plan),
+            JobId = jobId, Model = model, Seed = seed, Steps = steps, Silos = silos, DevicesPerSilo = devicesPerSilo,
+            Tag = tag, PlanJson = Planner.Plans.PlanJson.Write(plan), BoundarySpecs = ClusterStages.LowerBoundarySpecs(spec, plan, Cluster(silos.Count, devicesPerSilo)),
         };
+    }
+
+    /// <summary>The automatic plan, or <paramref name="stages"/> stages on contiguous groups of whole silos.</summary>
+    private static Plan PlanFor(ModelSpec spec, string model, int silos, int devices, int microbatches, int? stages)
+    {
+        var layers = spec.LayerCount;
+        var options = new AutoPlanOptions { Layers = layers, Microbatches = microbatches, Training = Training, Remat = false };
+        if (stages is not { } n) return AutoPlanner.Plan(spec, Cluster(silos, devices), options).Plan;
+        if (n < 1 || n > silos)
+            throw new AlpaException($"--stages {n}: give 1 … {silos} (each stage takes whole silos; for stages inside one silo pass a --plan from 'alpa plan --cluster local:{silos}x{devices}')") { Field = "stages" };
+        if (layers < n) throw new AlpaException($"{model} has {layers} layer(s): too few for {n} stages") { Field = "stages" };
+        var keys = Enumerable.Range(0, n).Select(i =>
+        {
+            var hosts = ((i + 1) * silos / n) - (i * silos / n);
+            return new StageKey(i * layers / n, ((i + 1) * layers / n) - 1, new SubmeshShape(hosts, devices), new LogicalMeshShape(hosts, devices));
+        }).ToArray();
+        return AutoPlanner.Plan(spec, Cluster(silos, devices), options with { FixedStages = keys }).Plan;
+    }
+
+    /// <summary>A given plan, refused with the reason when it was made for another training graph or cluster shape.</summary>
+    private static Plan Checked(Plan plan, ModelSpec spec, int silos, int devices)
+    {
+        if (GraphHashing.Compute(TrainingGraph.Build(spec.Build(), Training)) != plan.GraphHash)
+            throw new PlanMismatchException($"the plan was made for another training graph than {spec.Name} with Adam (ε = 1e-6) and no recomputation; re-run 'alpa plan' for it") { Field = "graph_hash" };
+        if (plan.Cluster.Hosts != silos || plan.Cluster.DevicesPerHost != devices)
+            throw new PlanMismatchException($"the plan is for {plan.Cluster.Hosts} host(s) × {plan.Cluster.DevicesPerHost} device(s); the cluster has {silos} silo(s) × {devices}: plan with --cluster local:{silos}x{devices}") { Field = "cluster_hash" };
+        return plan;
     }
 
     public string ToJson() => JsonSerializer.Serialize(this);
@@ -87,29 +143,27 @@ public sealed record ClusterJob
 
     private LearningRateSchedule Schedule => new() { Peak = PeakLearningRate, WarmupSteps = WarmupSteps, TotalSteps = Steps };
 
-    /// <summary>
-    /// Lowers every stage of the plan in this process (boundary routes need each stage's shardings) with
-    /// <paramref name="transport"/> between stages; the caller runs only its own stage's worker.
-    /// </summary>
-    public PipelineStepRunner CreateRunner(Func<int, IBoundaryTransport> transport)
-    {
-        var spec = ModelZoo.Get(Model);
-        var plan = Planner.Plans.PlanJson.Read(PlanJson);
-        var micro = TrainingGraph.Build(spec.Build(spec.Batch / plan.Microbatches), Training);
-        return new PipelineStepRunner(spec.Build(), micro, plan, Cluster(SiloOfStage.Count, DevicesPerSilo), (ulong)Seed, transportOfWorker: transport);
-    }
+    /// <summary>The plan as shipped.</summary>
+    public Plan ReadPlan() => _plan ??= Planner.Plans.PlanJson.Read(PlanJson);
+
+    [JsonIgnore]
+    private Plan? _plan;
 
     /// <summary>The batch of step <paramref name="step"/> (0-based), split into the plan's microbatches.</summary>
     public IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> Microbatches(SyntheticData data, int microbatches, long step) =>
         Pipeline.Microbatches.Split(data.Batch(step), microbatches);
 
-    /// <summary>Losses of the same training on one device (same seed, data and schedule): the <c>--check</c> reference.</summary>
-    public IReadOnlyList<float> ReferenceLosses()
+    /// <summary>The same training on one device (same seed, data and schedule): the <c>--check</c> reference, losses and final parameters.</summary>
+    public ReferenceRun Reference()
     {
         var spec = ModelZoo.Get(Model);
         var model = spec.Build();
         using var device = LocalStepRunner.CreateCpuDevice();
         using var runner = new LocalStepRunner(model, TrainingGraph.Build(model, Training), device, (ulong)Seed);
-        return Trainer.Run(runner, new SyntheticData(model, Seed), new TrainerOptions { Steps = Steps, EvalEvery = 0, Schedule = Schedule }).Losses;
+        var losses = Trainer.Run(runner, new SyntheticData(model, Seed), new TrainerOptions { Steps = Steps, EvalEvery = 0, Schedule = Schedule }).Losses;
+        return new ReferenceRun(losses, model.Parameters.ToDictionary(p => p.Name, p => runner.Read(p.Name), StringComparer.Ordinal));
     }
 }
+
+/// <summary>Losses and final parameters of a training run.</summary>
+public sealed record ReferenceRun(IReadOnlyList<float> Losses, IReadOnlyDictionary<string, HostTensor> Parameters);

@@ -1,5 +1,6 @@
 using Alpa.Client.Transport;
 using Alpa.Client.Contracts;
+using Alpa.Kernels;
 using Alpa.Planner;
 
 namespace Alpa.Silo.Execution.Cluster;
@@ -9,15 +10,17 @@ public sealed class ClusterJobException(string message, Exception inner) : AlpaE
 
 /// <summary>
 /// Drives a <see cref="ClusterJob"/> from the client (the DriverGrain's role, run in the client process):
-/// ships the job to the mesh worker grain of every stage's silo once, then per step makes one call per
-/// worker and takes the loss from the last stage. The first worker that fails fails the job, naming its
+/// ships the job to the mesh worker grain of every silo that runs a stage (or part of a stage mesh) once,
+/// then per step makes one call per worker and takes the loss from the last stage. The first worker that fails fails the job, naming its
 /// silo and the failure (a receive from a dead silo names the dead one).
 /// </summary>
 public sealed class ClusterJobDriver(IGrainFactory grains, ClusterJob job)
 {
-    private IMeshWorkerGrain Worker(int stage) => grains.GetGrain<IMeshWorkerGrain>(job.SiloOfStage[stage]);
+    private readonly IReadOnlyList<string> _silos = job.WorkerSilos;
 
-    private int Stages => job.SiloOfStage.Count;
+    private IMeshWorkerGrain Worker(int worker) => grains.GetGrain<IMeshWorkerGrain>(_silos[worker]);
+
+    private int Stages => _silos.Count;
 
     public Task LoadAsync(CancellationToken cancellationToken = default)
     {
@@ -31,7 +34,16 @@ public sealed class ClusterJobDriver(IGrainFactory grains, ClusterJob job)
         var replies = new StepReply[Stages];
         await All($"step {step + 1}", async s => replies[s] = await Worker(s).RunStepAsync(new StepRequest(job.JobId, step), cancellationToken).ConfigureAwait(false))
             .ConfigureAwait(false);
-        return replies[^1].Loss;
+        return replies.Last(r => !double.IsNaN(r.Loss)).Loss;
+    }
+
+    /// <summary>Every parameter of the job, assembled from the workers' blocks.</summary>
+    public async Task<IReadOnlyDictionary<string, HostTensor>> ReadParametersAsync(CancellationToken cancellationToken = default)
+    {
+        var replies = new ParametersReply[Stages];
+        await All("read parameters", async s => replies[s] = await Worker(s).ReadParametersAsync(new ReadParametersRequest(job.JobId), cancellationToken).ConfigureAwait(false))
+            .ConfigureAwait(false);
+        return ClusterChecks.Assemble(replies.SelectMany(r => r.Blocks));
     }
 
     /// <summary>Frees the job on every worker that still answers; failures here are not reported.</summary>
@@ -69,7 +81,7 @@ public sealed class ClusterJobDriver(IGrainFactory grains, ClusterJob job)
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                throw new ClusterJobException($"job {job.JobId} failed at {what}: the worker of stage {stage} on silo {job.SiloOfStage[stage]} reported: {e.Message}", e);
+                throw new ClusterJobException($"job {job.JobId} failed at {what}: the worker on silo {_silos[stage]} reported: {e.Message}", e);
             }
         }
     }
