@@ -22,20 +22,22 @@ public sealed class ConnectTrainingTests(ITestOutputHelper output)
         await cluster.WaitForAsync(addresses[0], l => l.Silos.Count(s => s.Status == "active") == 2, TimeSpan.FromSeconds(30));
         using var client = await cluster.ConnectAsync(addresses[0]);
 
-        var job = ClusterJob.Create("connect-check", "gpt-tiny", addresses, 1, 3, 2, seed: 0);
-        Assert.Equal(addresses, job.SiloOfStage);
+        var oneStagePerSilo = new ClusterLayout { Stages = 2 };
+        var job = ClusterJob.Create("connect-check", "gpt-tiny", addresses, 1, 3, 2, seed: 0, oneStagePerSilo);
+        IReadOnlyList<string> siloOfStage = [.. Enumerable.Range(0, 2).Select(s => Assert.Single(job.SilosOfStage(s)))];
+        Assert.Equal(addresses, siloOfStage);
         var driver = new ClusterJobDriver(client, job);
         await driver.LoadAsync();
         var losses = new List<double>();
         for (var step = 0; step < job.Steps; step++) losses.Add(await driver.RunStepAsync(step));
         await driver.ReleaseAsync();
-        var reference = job.ReferenceLosses();
+        var reference = job.Reference().Losses;
         var diff = losses.Zip(reference, (a, b) => Math.Abs(a - b) / Math.Abs(b)).Max();
         output.WriteLine($"losses {string.Join(", ", losses.Select(l => l.ToString("F6")))}; one device {string.Join(", ", reference.Select(l => l.ToString("F6")))}; max rel diff {diff:E2}");
         Assert.True(diff <= 1e-4, $"loss differs from one device by {diff:E2}");
 
         // A long job; the second silo is SIGKILLed after its first steps.
-        var longJob = ClusterJob.Create("connect-kill", "gpt-tiny", addresses, 1, 10_000, 2, seed: 1);
+        var longJob = ClusterJob.Create("connect-kill", "gpt-tiny", addresses, 1, 10_000, 2, seed: 1, oneStagePerSilo);
         var longDriver = new ClusterJobDriver(client, longJob);
         await longDriver.LoadAsync();
         await longDriver.RunStepAsync(0);
@@ -55,7 +57,7 @@ public sealed class ConnectTrainingTests(ITestOutputHelper output)
         await longDriver.ReleaseAsync();
 
         // The surviving silo still runs a job.
-        var alone = ClusterJob.Create("connect-alone", "gpt-tiny", addresses[..1], 1, 1, 2, seed: 0);
+        var alone = ClusterJob.Create("connect-alone", "gpt-tiny", addresses[..1], 1, 1, 2, seed: 0, new ClusterLayout { Stages = 1 });
         var aloneDriver = new ClusterJobDriver(client, alone);
         await aloneDriver.LoadAsync();
         Assert.True(double.IsFinite(await aloneDriver.RunStepAsync(0)));
