@@ -43,7 +43,8 @@ internal sealed class TrainCommand : ICommand
         new("eval-every", "N", "evaluate on held-out batches every N steps (default steps/4)"),
         new("profile", null, "print the time per op kind of the last step"),
         .. TrainCheckpoints.Options,
-        new("connect", "ADDR:PORT", "train on a running cluster: one pipeline stage per active silo, driven from this process (alpa train --connect ADDR:PORT [--secret-file F] --model M --steps N [--microbatches B] [--check] [--json])"),
+        new("connect", "ADDR:PORT", "train on a running cluster, driven from this process; device d lives on silo d/D in address order, so a stage mesh may span silos (alpa train --connect ADDR:PORT [--secret-file F] --model M --steps N [--microbatches B] [--stages N | --plan FILE] [--check] [--json])"),
+        new("stages", "N", "with --connect: N pipeline stages on contiguous groups of whole silos, each a mesh (silos, devices per silo) (default: the automatic plan)"),
         new("secret-file", "F", "cluster secret for --connect"),
     ];
     public (int Min, int Max) Positionals => (0, 0);

@@ -19,7 +19,7 @@ public sealed record ClusterLayout
 {
     /// <summary>
     /// N pipeline stages, each on a contiguous group of whole silos (N ≤ silos; the silos split as evenly
-    /// as possible) with a logical mesh of (silos of the group, devices per silo): rows are silos, so a
+    /// as possible, earlier stages taking the extra ones: 3 silos in 2 stages are A+B, C) with a logical mesh of (silos of the group, devices per silo): rows are silos, so a
     /// group of several silos is a stage mesh spanning them. Null: see <see cref="Plan"/>.
     /// </summary>
     public int? Stages { get; init; }
@@ -117,10 +117,13 @@ public sealed record ClusterJob
         if (layers < n) throw new AlpaException($"{model} has {layers} layer(s): too few for {n} stages") { Field = "stages" };
         var keys = Enumerable.Range(0, n).Select(i =>
         {
-            var hosts = ((i + 1) * silos / n) - (i * silos / n);
+            var hosts = First(i + 1) - First(i);
             return new StageKey(i * layers / n, ((i + 1) * layers / n) - 1, new SubmeshShape(hosts, devices), new LogicalMeshShape(hosts, devices));
         }).ToArray();
         return AutoPlanner.Plan(spec, Cluster(silos, devices), options with { FixedStages = keys }).Plan;
+
+        // First silo of stage i: earlier stages take the extra silos (they hold more microbatches under 1F1B).
+        int First(int i) => ((i * silos) + n - 1) / n;
     }
 
     /// <summary>A given plan, refused with the reason when it was made for another training graph or cluster shape.</summary>
