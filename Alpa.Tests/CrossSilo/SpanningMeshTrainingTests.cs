@@ -34,14 +34,51 @@ public sealed class SpanningMeshTrainingTests(ITestOutputHelper output)
         await CheckAsync(cluster, "moe-tiny", 2, 2, new ClusterLayout { Stages = 1 });
     }
 
-    /// <summary>3 silos × cpu:1, two stages: stage 0 on a mesh spanning silos A and B, stage 1 on silo C.</summary>
+    /// <summary>
+    /// 3 silos × cpu:1, two stages: stage 0 on a mesh spanning silos A and B, stage 1 on silo C; then a silo of
+    /// the spanning mesh is SIGKILLed mid-job: the job fails within 10 s naming it, and a survivor still trains.
+    /// </summary>
     [Fact]
-    public async Task ThreeSilos_StageOnTwoSilosAndStageOnThird_TrainsLikeOneDevice()
+    public async Task ThreeSilos_StageOnTwoSilosAndStageOnThird_TrainsLikeOneDevice_AndAKilledMeshSiloFailsTheJob()
     {
         await using var cluster = await StartAsync(3, 1);
-        var layout = new ClusterLayout { Stages = 2 };
-        await CheckAsync(cluster, "gpt-tiny", 3, 1, layout);
-        await CheckAsync(cluster, "moe-tiny", 3, 1, layout);
+        await CheckAsync(cluster, "gpt-tiny", 3, 1, new ClusterLayout { Stages = 2 });
+
+        using var client = await cluster.ConnectAsync(cluster.Silos[0].Address);
+        var addresses = cluster.Silos.Select(s => s.Address).Order(StringComparer.Ordinal).ToList();
+        var job = ClusterJob.Create("span-kill", "gpt-tiny", addresses, 1, 10_000, 2, seed: 1, new ClusterLayout { Stages = 2 });
+        var primary = cluster.Silos[0].Address;
+        var victim = job.SilosOfStage(0).First(a => a != primary);
+        var driver = new ClusterJobDriver(client, job);
+        await driver.LoadAsync();
+        await driver.RunStepAsync(0);
+        var run = Task.Run(async () =>
+        {
+            for (var step = 1; step < job.Steps; step++) await driver.RunStepAsync(step);
+        });
+        await Task.Delay(300);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        cluster.Silos.Single(s => s.Address == victim).Kill();
+        var error = await Assert.ThrowsAsync<ClusterJobException>(() => run.WaitAsync(TimeSpan.FromSeconds(30)));
+        output.WriteLine($"job failed {clock.Elapsed.TotalMilliseconds:F0} ms after SIGKILL of {victim}: {error.Message}");
+        Assert.Contains(victim, error.Message);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"the job failed {clock.Elapsed.TotalSeconds:0.0} s after the kill");
+        await driver.ReleaseAsync();
+
+        var survivor = primary;
+        var alone = ClusterJob.Create("span-alone", "gpt-tiny", [survivor], 1, 1, 2, seed: 0, new ClusterLayout { Stages = 1 });
+        var aloneDriver = new ClusterJobDriver(client, alone);
+        await aloneDriver.LoadAsync();
+        Assert.True(double.IsFinite(await aloneDriver.RunStepAsync(0)));
+        await aloneDriver.ReleaseAsync();
+    }
+
+    /// <summary>moe-tiny on the 3-silo layout (the always-on in-process <see cref="SpanningMeshTests"/> covers it on data planes).</summary>
+    [SlowFact]
+    public async Task ThreeSilos_MoeTiny_TrainsLikeOneDevice()
+    {
+        await using var cluster = await StartAsync(3, 1);
+        await CheckAsync(cluster, "moe-tiny", 3, 1, new ClusterLayout { Stages = 2 });
     }
 
     private static async Task<TestCluster> StartAsync(int silos, int cpus)
