@@ -1,6 +1,8 @@
+using Alpa.Planner.Pipeline;
 using Alpa.Silo.Execution.Cluster;
 using Alpa.Silo.Execution.Collectives;
 using Alpa.Silo.Training;
+using Alpa.Tests.Execution.Pipeline;
 using Xunit.Abstractions;
 
 namespace Alpa.Tests.CrossSilo;
@@ -13,15 +15,28 @@ namespace Alpa.Tests.CrossSilo;
 /// </summary>
 public sealed class SpanningMeshTests(ITestOutputHelper output)
 {
+    /// <param name="stages">Stages on groups of whole silos; 0: a given plan with stages 0 and 1 on one device each of
+    /// one silo (their boundary goes through the mailbox) and stage 2 on a (1, 2) mesh of the other.</param>
     [Theory]
     [InlineData("gpt-tiny", 2, 2, 1)]
     [InlineData("moe-tiny", 3, 1, 2)]
+    [InlineData("gpt-tiny", 2, 2, 0)]
     public async Task SpanningMesh_TrainsLikeOneDevice(string model, int silos, int devices, int stages)
     {
         await using var loopback = await LoopbackSilos.StartAsync(silos);
-        var job = ClusterJob.Create($"span-{model}", model, loopback.Addresses, devices, 4, 2, seed: 0, new ClusterLayout { Stages = stages });
+        var layout = stages > 0 ? new ClusterLayout { Stages = stages } : new ClusterLayout
+        {
+            Plan = PipelineFixture.Plan(model, PipelineFixture.Cluster(silos, devices), [(1, 1, 1, 1), (1, 1, 1, 1), (1, 2, 1, 2)], 2, PipelineSchedule.OneFOneB),
+        };
+        var job = ClusterJob.Create($"span-{model}", model, loopback.Addresses, devices, 3, 2, seed: 0, layout);
         var plan = job.ReadPlan();
-        Assert.Contains(Enumerable.Range(0, plan.Stages.Count), s => job.SilosOfStage(s).Count > 1);
+        if (stages > 0) Assert.Contains(Enumerable.Range(0, plan.Stages.Count), s => job.SilosOfStage(s).Count > 1);
+        else
+        {
+            var shared = Assert.Single(job.SilosOfStage(0));
+            Assert.Equal(shared, Assert.Single(job.SilosOfStage(1)));
+            Assert.NotEqual(shared, Assert.Single(job.SilosOfStage(2)));
+        }
         var parts = Enumerable.Range(0, silos).Select(i => new ClusterStages(job, loopback.Peers(i))).ToList();
         try
         {
@@ -47,5 +62,17 @@ public sealed class SpanningMeshTests(ITestOutputHelper output)
         {
             foreach (var p in parts) p.Dispose();
         }
+    }
+
+    [Fact]
+    public void LayoutsTheClusterPathCannotRun_AreRefusedWithTheReason()
+    {
+        var e = Assert.Throws<Alpa.Planner.AlpaException>(() => ClusterJob.Create("bad", "gpt-tiny", ["a:1", "b:2"], 1, 1, 2, 0, new ClusterLayout { Stages = 3 }));
+        Assert.Equal("stages", e.Field);
+        Assert.Contains("1 … 2", e.Message);
+        var oneSilo = ClusterJob.Create("one", "gpt-tiny", ["a:1"], 2, 1, 2, 0, new ClusterLayout { Stages = 1 });
+        var mismatch = Assert.Throws<Alpa.Planner.Plans.PlanMismatchException>(() =>
+            ClusterJob.Create("two", "gpt-tiny", ["a:1", "b:2"], 2, 1, 2, 0, new ClusterLayout { Plan = oneSilo.ReadPlan() }));
+        Assert.Contains("local:2x2", mismatch.Message);
     }
 }
