@@ -129,8 +129,10 @@ public sealed record ClusterJob
     /// <summary>A given plan, refused with the reason when it was made for another training graph or cluster shape.</summary>
     private static Plan Checked(Plan plan, ModelSpec spec, int silos, int devices)
     {
-        if (GraphHashing.Compute(TrainingGraph.Build(spec.Build(), Training)) != plan.GraphHash)
-            throw new PlanMismatchException($"the plan was made for another training graph than {spec.Name} with Adam (ε = 1e-6) and no recomputation; re-run 'alpa plan' for it") { Field = "graph_hash" };
+        // 'alpa plan' builds the graph with Adam's default ε; ε changes no shape, strategy or spec, so either graph's plan runs.
+        var model = spec.Build();
+        if (!new[] { Training, new TrainingOptions() }.Any(o => GraphHashing.Compute(TrainingGraph.Build(model, o)) == plan.GraphHash))
+            throw new PlanMismatchException($"the plan was made for another training graph than {spec.Name} with Adam and no recomputation; re-run 'alpa plan --model {spec.Name}' for it") { Field = "graph_hash" };
         if (plan.Cluster.Hosts != silos || plan.Cluster.DevicesPerHost != devices)
             throw new PlanMismatchException($"the plan is for {plan.Cluster.Hosts} host(s) × {plan.Cluster.DevicesPerHost} device(s); the cluster has {silos} silo(s) × {devices}: plan with --cluster local:{silos}x{devices}") { Field = "cluster_hash" };
         return plan;

@@ -34,6 +34,8 @@ public sealed class ClusterStages : IDisposable
     private readonly Dictionary<int, StageRuntime> _local = [];
     private readonly List<MeshWorker> _workers = [];
     private readonly List<ClusterCollectives> _collectives = [];
+    private readonly CancellationTokenSource _stopped = new();
+    private bool _disposed;
 
     public ClusterStages(ClusterJob job, IPeerTransport peers)
     {
@@ -100,7 +102,7 @@ public sealed class ClusterStages : IDisposable
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var start = Stopwatch.GetTimestamp();
         var message = new WorkerStep(_job.JobId, step + 1, microbatches, learningRate, start);
-        var tasks = _workers.Select(w => Task.Run(() => Guard(w.RunStepAsync(message, cts.Token), cts), CancellationToken.None)).ToArray();
+        var tasks = _workers.Select(w => Task.Run(() => Guard(w.RunStepAsync(message, cts.Token), cts, _stopped), CancellationToken.None)).ToArray();
         try
         {
             await Task.WhenAll(tasks).ConfigureAwait(false);
@@ -114,8 +116,11 @@ public sealed class ClusterStages : IDisposable
         return new SiloStepResult(loss, Stopwatch.GetElapsedTime(start).TotalSeconds, replies.Max(r => r.PeakMemoryBytes));
     }
 
-    /// <summary>Cancels the other local stages as soon as one fails (their RECVs and collectives stop waiting).</summary>
-    private static async Task<WorkerStepResult> Guard(Task<WorkerStepResult> run, CancellationTokenSource cts)
+    /// <summary>
+    /// Cancels the other local stages as soon as one fails: their RECVs stop waiting, and so do their
+    /// cross-silo collectives (a failed step fails the job, so the job's collectives stop for good).
+    /// </summary>
+    private static async Task<WorkerStepResult> Guard(Task<WorkerStepResult> run, CancellationTokenSource step, CancellationTokenSource job)
     {
         try
         {
@@ -123,7 +128,8 @@ public sealed class ClusterStages : IDisposable
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            await cts.CancelAsync().ConfigureAwait(false);
+            await step.CancelAsync().ConfigureAwait(false);
+            await job.CancelAsync().ConfigureAwait(false);
             throw;
         }
     }
@@ -135,6 +141,9 @@ public sealed class ClusterStages : IDisposable
 
     public void Dispose()
     {
+        if (_disposed) return;
+        _disposed = true;
+        _stopped.Cancel();
         foreach (var w in _workers) w.Dispose();
         foreach (var (s, r) in _local)
             if (!_workers.Any(w => w.Index == s)) r.Dispose();
@@ -142,6 +151,7 @@ public sealed class ClusterStages : IDisposable
         _workers.Clear();
         _local.Clear();
         _collectives.Clear();
+        _stopped.Dispose();
     }
 
     private static (IReadOnlyList<StageGraph> Stages, Plan Plan) Split(ModelSpec spec, Plan plan)
@@ -158,7 +168,7 @@ public sealed class ClusterStages : IDisposable
     {
         var siloOfRank = Plan.Stages[stage].Devices.Select(_job.SiloOfDevice).ToList();
         if (siloOfRank.All(s => s == peers.Self)) return null;
-        var collectives = new ClusterCollectives(new RankPlacement(siloOfRank, peers.Self), peers, new CollectiveOptions { Tag = _job.CollectiveTag(stage) });
+        var collectives = new ClusterCollectives(new RankPlacement(siloOfRank, peers.Self), peers, new CollectiveOptions { Tag = _job.CollectiveTag(stage) }, _stopped.Token);
         _collectives.Add(collectives);
         return new MeshPlacement { LocalRanks = [.. Enumerable.Range(0, siloOfRank.Count).Where(r => siloOfRank[r] == peers.Self)], Collectives = collectives };
     }
