@@ -17,8 +17,8 @@ public sealed class SpanningMeshTests(ITestOutputHelper output)
 {
     /// <param name="stages">Stages on groups of whole silos; 0: a given plan with stages 0 and 1 on one device each of
     /// one silo (their boundary goes through the mailbox) and stage 2 on a (1, 2) mesh of the other.</param>
+    /// <remarks>gpt-tiny on one (2, 2) mesh over 2 silos runs as real processes in <see cref="SpanningMeshTrainingTests"/>.</remarks>
     [Theory]
-    [InlineData("gpt-tiny", 2, 2, 1)]
     [InlineData("moe-tiny", 3, 1, 2)]
     [InlineData("gpt-tiny", 2, 2, 0)]
     public async Task SpanningMesh_TrainsLikeOneDevice(string model, int silos, int devices, int stages)
