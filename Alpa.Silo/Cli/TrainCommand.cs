@@ -43,7 +43,8 @@ internal sealed class TrainCommand : ICommand
         new("eval-every", "N", "evaluate on held-out batches every N steps (default steps/4)"),
         new("profile", null, "print the time per op kind of the last step"),
         .. TrainCheckpoints.Options,
-        new("connect", "ADDR:PORT", "train on a running cluster: one pipeline stage per active silo, planned by the PlannerGrain on the profiled silos, driven by a DriverGrain (alpa train --connect ADDR:PORT [--secret-file F] [--tls-ca FILE] --model M --steps N [--microbatches B] [--check] [--json])"),
+        new("connect", "ADDR:PORT", "train on a running cluster: planned by the PlannerGrain on the profiled silos (device d on silo d/D in address order; default one pipeline stage per silo, a stage mesh may span silos), driven by a DriverGrain (alpa train --connect ADDR:PORT [--secret-file F] [--tls-ca FILE] --model M --steps N [--microbatches B] [--stages N | --plan FILE] [--check] [--json])"),
+        new("stages", "N", "with --connect: N pipeline stages on contiguous groups of whole silos, each a mesh (silos, devices per silo) (default: one per silo)"),
         new("secret-file", "F", "cluster secret for --connect"),
         new("tls-ca", "FILE", "CA certificate that signed the silos' TLS certificates, for --connect to a TLS cluster"),
     ];

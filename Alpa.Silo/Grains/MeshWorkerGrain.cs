@@ -1,20 +1,19 @@
-using System.Diagnostics;
 using Alpa.Client.Contracts;
 using Alpa.Planner;
-using Alpa.Planner.Pipeline;
 using Alpa.Silo.Execution.Cluster;
 using Alpa.Silo.Execution.Collectives;
-using Alpa.Silo.Execution.Pipeline;
 using Alpa.Silo.Hosting;
 using Alpa.Silo.Training;
 
 namespace Alpa.Silo.Grains;
 
 /// <summary>
-/// The mesh worker of this silo (see <see cref="IMeshWorkerGrain"/>): <c>LoadProgram</c> lowers the
-/// shipped <see cref="ClusterJob"/>'s plan and installs the instruction list of the stage the request
-/// names; <c>RunStep</c> runs that list once, its boundary tensors crossing silos over the data plane;
-/// <c>Release</c> frees the job. Each job holds its own runner, so jobs do not share buffers.
+/// The mesh worker of this silo (see <see cref="IMeshWorkerGrain"/>): <c>LoadProgram</c> lowers this
+/// silo's stages of the shipped <see cref="ClusterJob"/> (a whole stage, or this silo's ranks of a stage
+/// mesh spanning silos) and installs their instruction lists; <c>RunStep</c> runs them once, boundary
+/// tensors and the collectives of spanning meshes crossing silos over the data plane; <c>ReadParameters</c>
+/// returns this silo's parameter blocks; <c>Release</c> frees the job. Each job holds its own stages, so
+/// jobs do not share buffers.
 /// </summary>
 public sealed class MeshWorkerGrain(SiloIdentity self, DataPlanePeers peers) : IMeshWorkerGrain, IDisposable
 {
@@ -29,36 +28,28 @@ public sealed class MeshWorkerGrain(SiloIdentity self, DataPlanePeers peers) : I
     {
         ArgumentNullException.ThrowIfNull(request);
         var job = ClusterJob.FromJson(request.ProgramJson);
-        var stage = request.WorkerIndex;
-        if (stage < 0 || stage >= job.SiloOfStage.Count || job.SiloOfStage[stage] != self.Address)
-            throw new AlpaException($"silo {self.Address} is not the silo of stage {stage} of job {request.JobId}");
+        var workers = job.WorkerSilos;
+        if (request.WorkerIndex < 0 || request.WorkerIndex >= workers.Count || workers[request.WorkerIndex] != self.Address)
+            throw new AlpaException($"silo {self.Address} is not worker {request.WorkerIndex} of job {request.JobId}");
         await ReleaseJobAsync(new ReleaseJobRequest(request.JobId), cancellationToken).ConfigureAwait(false);
-        var runner = job.CreateRunner(_ => new DataPlaneBoundaryTransport(peers, job.SiloOfStage, job.Tag));
-        try
-        {
-            var program = InstructionEmitter.Emit(runner.Plan)[stage];
-            await runner.Workers[stage].LoadProgramAsync(new WorkerLoad(request.JobId, stage, program), cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            runner.Dispose();
-            throw;
-        }
-        var data = new SyntheticData(ModelZoo(job), job.Seed);
-        lock (_lock) _jobs[request.JobId] = new LoadedJob(job, stage, runner, data);
+        var stages = await Task.Run(() => new ClusterStages(job, peers), cancellationToken).ConfigureAwait(false);
+        var data = new SyntheticData(Planner.Models.ModelZoo.Get(job.Model).Build(), job.Seed);
+        lock (_lock) _jobs[request.JobId] = new LoadedJob(job, stages, data);
     }
 
     public async Task<StepReply> RunStepAsync(StepRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        LoadedJob? loaded;
-        lock (_lock) _jobs.TryGetValue(request.JobId, out loaded);
-        if (loaded is null) throw new AlpaException($"silo {self.Address} has no program of job {request.JobId}; load it first");
-        var (job, stage, runner) = (loaded.Job, loaded.Stage, loaded.Runner);
-        var microbatches = job.Microbatches(loaded.Data, runner.Plan.Microbatches, request.Step);
-        var step = new WorkerStep(request.JobId, request.Step + 1, microbatches, job.LearningRate(request.Step), Stopwatch.GetTimestamp());
-        var result = await runner.Workers[stage].RunStepAsync(step, cancellationToken).ConfigureAwait(false);
+        var loaded = Loaded(request.JobId);
+        var microbatches = loaded.Job.Microbatches(loaded.Data, loaded.Stages.Plan.Microbatches, request.Step);
+        var result = await loaded.Stages.RunStepAsync(request.Step, microbatches, loaded.Job.LearningRate(request.Step), cancellationToken).ConfigureAwait(false);
         return new StepReply(request.JobId, request.Step, result.Loss ?? double.NaN, result.Seconds, result.PeakMemoryBytes);
+    }
+
+    public Task<ParametersReply> ReadParametersAsync(ReadParametersRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return Task.FromResult(new ParametersReply(request.JobId, Loaded(request.JobId).Stages.ReadParameters()));
     }
 
     public Task ReleaseJobAsync(ReleaseJobRequest request, CancellationToken cancellationToken = default)
@@ -67,7 +58,7 @@ public sealed class MeshWorkerGrain(SiloIdentity self, DataPlanePeers peers) : I
         LoadedJob? loaded;
         lock (_lock)
             if (_jobs.Remove(request.JobId, out loaded)) { }
-        loaded?.Runner.Dispose();
+        loaded?.Stages.Dispose();
         return Task.CompletedTask;
     }
 
@@ -75,12 +66,17 @@ public sealed class MeshWorkerGrain(SiloIdentity self, DataPlanePeers peers) : I
     {
         lock (_lock)
         {
-            foreach (var j in _jobs.Values) j.Runner.Dispose();
+            foreach (var j in _jobs.Values) j.Stages.Dispose();
             _jobs.Clear();
         }
     }
 
-    private static Planner.Graph.Graph ModelZoo(ClusterJob job) => Planner.Models.ModelZoo.Get(job.Model).Build();
+    private LoadedJob Loaded(string jobId)
+    {
+        LoadedJob? loaded;
+        lock (_lock) _jobs.TryGetValue(jobId, out loaded);
+        return loaded ?? throw new AlpaException($"silo {self.Address} has no program of job {jobId}; load it first");
+    }
 
-    private sealed record LoadedJob(ClusterJob Job, int Stage, PipelineStepRunner Runner, SyntheticData Data);
+    private sealed record LoadedJob(ClusterJob Job, ClusterStages Stages, SyntheticData Data);
 }
