@@ -49,7 +49,10 @@ public sealed record JobStatus(string JobId, string State, long Step, long Steps
 public sealed record DriverWatchRequest(long AfterStep, double WaitSeconds);
 
 /// <summary>One finished step: 1-based number, loss, wall seconds, tokens (or samples) per second, seconds of each stage's worker.</summary>
-public sealed record DriverStep(long Step, double Loss, double Seconds, double ItemsPerSecond, IReadOnlyList<double> StageSeconds);
+/// <param name="StagePeakBytes">Peak live bytes of one device of each stage during the step.</param>
+/// <param name="Events">The workers' timed instructions (driver's clock); kept for the newest step only.</param>
+public sealed record DriverStep(long Step, double Loss, double Seconds, double ItemsPerSecond, IReadOnlyList<double> StageSeconds,
+                                IReadOnlyList<long>? StagePeakBytes = null, IReadOnlyList<Jobs.TimelineEvent>? Events = null);
 
 /// <summary>The status, the steps after the asked one (in order), and the job's events so far (load, failures, cancel).</summary>
 public sealed record DriverProgress(JobStatus Status, IReadOnlyList<DriverStep> Steps, IReadOnlyList<string> Events);

@@ -6,6 +6,7 @@ namespace Alpa.Client.Contracts;
 /// (RUN / SEND / RECV / FREE / collective / UPDATE). Its body comes with the execution issue.
 /// </summary>
 [GrainPlacement(GrainPlacement.SiloKeyed)]
+[ReentrantGrain] // calls of different jobs overlap; releasing a job cancels its step stuck on a dead peer
 public interface IMeshWorkerGrain : IGrain
 {
     /// <summary>The devices this worker owns and their free memory.</summary>
@@ -22,7 +23,29 @@ public interface IMeshWorkerGrain : IGrain
 
     /// <summary>This worker's blocks of a loaded job's parameters; the blocks of all workers assemble every parameter (e.g. for <c>--check</c>).</summary>
     Task<ParametersReply> ReadParametersAsync(ReadParametersRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Phase one of a checkpoint across silos: writes and syncs the shard files of this worker's stage into
+    /// the step directory (a path every silo reaches) and returns their manifest entries; the driver
+    /// commits the manifest once every worker replied.
+    /// </summary>
+    Task<SaveShardsReply> SaveShardsAsync(SaveShardsRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Loads this worker's stage from a committed checkpoint, resharded to the stage's layout, each block verified.</summary>
+    Task<RestoreShardsReply> RestoreShardsAsync(RestoreShardsRequest request, CancellationToken cancellationToken = default);
 }
+
+/// <summary>Save the state after <see cref="Step"/> steps of job <see cref="JobId"/> into <see cref="StepDirectory"/>.</summary>
+public sealed record SaveShardsRequest(string JobId, long Step, string StepDirectory);
+
+/// <summary>This worker's part of the manifest (tensors with tiles and checksums, shard files) as JSON, and the seconds it took.</summary>
+public sealed record SaveShardsReply(string JobId, long Step, string PartJson, double Seconds);
+
+/// <summary>Load job <see cref="JobId"/>'s stage on this worker from the committed checkpoint at <see cref="StepDirectory"/>.</summary>
+public sealed record RestoreShardsRequest(string JobId, string StepDirectory);
+
+/// <summary>The checkpoint's step, the bytes this worker read and the seconds it took.</summary>
+public sealed record RestoreShardsReply(string JobId, long Step, long Bytes, double Seconds);
 
 /// <summary>Devices of a worker and their free memory in bytes (same order).</summary>
 public sealed record MeshWorkerInfo(string Silo, IReadOnlyList<string> Devices, IReadOnlyList<long> FreeMemoryBytes);
@@ -34,7 +57,10 @@ public sealed record LoadProgramRequest(string JobId, int WorkerIndex, string Pr
 public sealed record StepRequest(string JobId, long Step);
 
 /// <summary>Loss (on the last stage, else NaN), seconds spent and peak device memory of one step.</summary>
-public sealed record StepReply(string JobId, long Step, double Loss, double Seconds, long PeakMemoryBytes);
+/// <param name="Events">The worker's executed instructions, one per device of its stage, in seconds from when the
+/// worker received the step (null from workers that do not time them).</param>
+public sealed record StepReply(string JobId, long Step, double Loss, double Seconds, long PeakMemoryBytes,
+                               IReadOnlyList<Jobs.TimelineEvent>? Events = null);
 
 public sealed record ReleaseJobRequest(string JobId);
 

@@ -1,3 +1,5 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
 using Alpa.Planner.Graph;
 
 namespace Alpa.Client.Jobs;
@@ -37,6 +39,34 @@ public sealed record JobSpec
 }
 
 /// <summary>The part of the cluster a job asks for.</summary>
-/// <param name="Silos">Silos (hosts) the job spans.</param>
+/// <param name="Silos">Silos (hosts) the job spans: 1 runs on the accepting silo; more (or <see cref="AllSilos"/>,
+/// written <c>"all"</c> in JSON) run one pipeline stage per silo, driven from the accepting silo.</param>
 /// <param name="Devices">Devices per silo; the job's mesh is Silos × Devices.</param>
-public sealed record ClusterRequest(int Silos = 1, int Devices = 1);
+public sealed record ClusterRequest([property: JsonConverter(typeof(SiloCountConverter))] int Silos = 1, int Devices = 1)
+{
+    /// <summary>Value of <see cref="Silos"/> that asks for every active silo of the cluster.</summary>
+    public const int AllSilos = 0;
+}
+
+/// <summary>Reads a silo count as a number or <c>"all"</c> (<see cref="ClusterRequest.AllSilos"/>); writes <c>"all"</c> for it.</summary>
+public sealed class SiloCountConverter : JsonConverter<int>
+{
+    public override int Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        if (reader.TokenType == JsonTokenType.String)
+        {
+            var text = reader.GetString();
+            return string.Equals(text, "all", StringComparison.OrdinalIgnoreCase) ? ClusterRequest.AllSilos
+                : int.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, out var n) ? n
+                : throw new JsonException($"cluster.silos is '{text}'; write a number of silos or \"all\"");
+        }
+        return reader.GetInt32();
+    }
+
+    public override void Write(Utf8JsonWriter writer, int value, JsonSerializerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        if (value == ClusterRequest.AllSilos) writer.WriteStringValue("all");
+        else writer.WriteNumberValue(value);
+    }
+}

@@ -48,18 +48,38 @@ public static class CheckpointIO
 
     /// <summary>
     /// Loads every tensor of <paramref name="target"/> from <paramref name="checkpoint"/>, resharded to
-    /// the target's layouts. Optimizer states may be absent only when the checkpoint holds none at all
-    /// (parameters imported from safetensors): they keep their initial zeros. Returns the names of
-    /// states that were left at zero.
+    /// the target's layouts (each stored block read and verified once, see <see cref="Checkpoint.ReadShards"/>).
+    /// Optimizer states may be absent only when the checkpoint holds none at all (parameters imported
+    /// from safetensors): they keep their initial zeros. Returns the names of states left at zero.
+    /// A damaged block throws a <see cref="CheckpointException"/> after <see cref="Validate"/> passed.
     /// </summary>
-    public static IReadOnlyList<string> Restore(ICheckpointable target, Checkpoint checkpoint)
+    /// <param name="target">What to load into.</param>
+    /// <param name="checkpoint">The checkpoint.</param>
+    /// <param name="part">The target holds only part of the job (one pipeline stage): other tensors of the checkpoint are not an error.</param>
+    public static IReadOnlyList<string> Restore(ICheckpointable target, Checkpoint checkpoint, bool part = false)
+    {
+        var zero = Validate(target, checkpoint, part);
+        foreach (var t in target.PersistentTensors.Where(w => checkpoint.Contains(w.Name)))
+        {
+            var shards = checkpoint.ReadShards(t.Name, t.Layout);
+            for (var r = 0; r < t.Layout.Mesh.Devices; r++) target.WriteShard(t.Name, r, shards[r]);
+        }
+        return zero;
+    }
+
+    /// <summary>
+    /// Checks, from the manifest alone, that <paramref name="checkpoint"/> fits <paramref name="target"/>
+    /// (same tensor names and dtypes; states absent only when it holds none); returns the states that
+    /// will stay at zero. A mismatch is a <see cref="CheckpointException"/> saying what differs.
+    /// </summary>
+    public static IReadOnlyList<string> Validate(ICheckpointable target, Checkpoint checkpoint, bool part = false)
     {
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(checkpoint);
         var wanted = target.PersistentTensors;
         var hasStates = checkpoint.Manifest.Tensors.Any(t => t.Kind == "state");
         var extra = checkpoint.Names.Except(wanted.Select(w => w.Name), StringComparer.Ordinal).ToList();
-        if (extra.Count > 0)
+        if (extra.Count > 0 && !part)
             throw new CheckpointException($"the checkpoint at {checkpoint.Path} holds tensors this model and optimizer lack: {Names(extra)} " +
                                           "(was it saved with another model or --optimizer?)");
         var missing = wanted.Where(w => !checkpoint.Contains(w.Name)).ToList();
@@ -71,7 +91,6 @@ public static class CheckpointIO
             var saved = checkpoint.Entry(t.Name);
             if (saved.Dtype != t.Dtype)
                 throw new CheckpointException($"'{t.Name}' is {saved.Dtype} in the checkpoint, {t.Dtype} in this model");
-            for (var r = 0; r < t.Layout.Mesh.Devices; r++) target.WriteShard(t.Name, r, checkpoint.ReadShard(t.Name, t.Layout, r));
         }
         return [.. missing.Select(m => m.Name)];
     }

@@ -81,4 +81,5 @@ public sealed record ShardFileEntry(string Name, long Bytes);
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true,
                              NumberHandling = JsonNumberHandling.Strict)]
 [JsonSerializable(typeof(CheckpointManifest))]
+[JsonSerializable(typeof(CheckpointPart))]
 internal sealed partial class CheckpointJson : JsonSerializerContext;

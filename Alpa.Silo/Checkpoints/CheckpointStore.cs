@@ -70,16 +70,60 @@ public static class CheckpointStore
         {
             try
             {
-                return (Checkpoint.Open(path, cancel), skipped);
+                return (Checkpoint.Open(path, verify: true, cancel), skipped);
             }
             catch (Exception e) when (e is CheckpointException or IOException)
             {
                 skipped.Add(new SkippedCheckpoint(step, e.Message));
             }
         }
+        throw NoneUsable(root, skipped);
+    }
+
+    /// <summary>
+    /// Restores the newest committed checkpoint that loads cleanly: <paramref name="check"/> runs on the
+    /// manifest (its errors are the caller's and end the search), <paramref name="load"/> reads the data,
+    /// verifying each block as it goes; a damaged or truncated checkpoint falls back to the next older one.
+    /// Every block is read once (no separate verification pass).
+    /// </summary>
+    public static (Checkpoint Checkpoint, IReadOnlyList<SkippedCheckpoint> Skipped) RestoreLatest(
+        string root, Action<Checkpoint> check, Action<Checkpoint> load)
+    {
+        ArgumentNullException.ThrowIfNull(check);
+        ArgumentNullException.ThrowIfNull(load);
+        if (!Directory.Exists(root)) throw new CheckpointException($"checkpoint directory {root} does not exist");
+        var skipped = new List<SkippedCheckpoint>();
+        foreach (var (step, path) in Committed(root))
+        {
+            Checkpoint checkpoint;
+            try
+            {
+                checkpoint = Checkpoint.Open(path, verify: false);
+            }
+            catch (Exception e) when (e is CheckpointException or IOException)
+            {
+                skipped.Add(new SkippedCheckpoint(step, e.Message));
+                continue;
+            }
+            check(checkpoint);
+            try
+            {
+                load(checkpoint);
+                return (checkpoint, skipped);
+            }
+            catch (Exception e) when (e is CheckpointException or IOException)
+            {
+                skipped.Add(new SkippedCheckpoint(step, e.Message));
+            }
+        }
+        throw NoneUsable(root, skipped);
+    }
+
+    private static CheckpointException NoneUsable(string root, List<SkippedCheckpoint> skipped)
+    {
         var why = skipped.Count == 0
             ? "it holds no committed checkpoint (no step-*/manifest.json)"
             : string.Join("; ", skipped.Select(s => $"step {s.Step}: {s.Reason}"));
-        throw new CheckpointException($"no usable checkpoint in {root}: {why}");
+        return new CheckpointException($"no usable checkpoint in {root}: {why}");
     }
 }

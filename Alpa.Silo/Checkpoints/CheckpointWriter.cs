@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Text.Json;
 
 namespace Alpa.Silo.Checkpoints;
@@ -68,21 +67,9 @@ public sealed class CheckpointWriter : IDisposable
         var final = CheckpointStore.StepDirectory(_options.Directory, snapshot.Step);
         if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
         Directory.CreateDirectory(final);
-        var ranks = snapshot.Tensors.Max(t => t.Layout.Mesh.Devices);
-        var results = new (List<(string Tensor, TileEntry Tile)> Tiles, ShardFileEntry File)[ranks];
-        var written = 0;
-        void WriteRank(int r)
-        {
-            results[r] = ShardFileWriter.Write(final, r, snapshot.Tensors, cancel);
-            var done = Interlocked.Increment(ref written);
-            _options.FaultHook?.Invoke(new CheckpointFault(snapshot.Step, CheckpointFaultPoint.AfterShardFile, done, ranks));
-        }
-        if (_options.ParallelFiles) Parallel.For(0, ranks, new ParallelOptions { CancellationToken = cancel }, WriteRank);
-        else for (var r = 0; r < ranks; r++) WriteRank(r);
-
-        var manifest = Manifest(snapshot, results);
-        Commit(final, manifest, _options.FaultHook);
-        var report = new SaveReport(snapshot.Step, final, results.Sum(r => r.File.Bytes), snapshotSeconds, clock.Elapsed.TotalSeconds);
+        var part = CheckpointPart.Write(final, snapshot, "", _options.ParallelFiles, _options.FaultHook, cancel);
+        Commit(final, CheckpointPart.Merge(snapshot.Step, snapshot.RngSeed, snapshot.Metadata, [part]), _options.FaultHook);
+        var report = new SaveReport(snapshot.Step, final, part.Files.Sum(f => f.Bytes), snapshotSeconds, clock.Elapsed.TotalSeconds);
         lock (_saved) _saved.Add(report);
         Retain();
         return report;
@@ -104,34 +91,17 @@ public sealed class CheckpointWriter : IDisposable
         DurableFiles.SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(stepDirectory))!);
     }
 
-    private static CheckpointManifest Manifest(CheckpointSnapshot snapshot, (List<(string Tensor, TileEntry Tile)> Tiles, ShardFileEntry File)[] results)
-    {
-        var byTensor = results.SelectMany(r => r.Tiles).ToLookup(t => t.Tensor, t => t.Tile, StringComparer.Ordinal);
-        return new CheckpointManifest
-        {
-            Step = snapshot.Step,
-            DataPosition = snapshot.DataPosition,
-            RngSeed = snapshot.RngSeed,
-            CreatedUtc = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture),
-            Metadata = snapshot.Metadata,
-            Tensors = [.. snapshot.Tensors.Select(t => new TensorEntry
-            {
-                Name = t.Name, Kind = t.Kind, Dtype = t.Dtype, Shape = t.Layout.Shape, Spec = t.Layout.Spec.ToStrings(),
-                Mesh = [t.Layout.Mesh.N0, t.Layout.Mesh.N1],
-                Tiles = [.. byTensor[t.Name].OrderBy(e => e.Rank)],
-            })],
-            Files = [.. results.Select(r => r.File)],
-        };
-    }
-
     /// <summary>Deletes committed checkpoints beyond the newest K, and partial directories older than the newest commit.</summary>
-    private void Retain()
+    private void Retain() => Retain(_options.Directory, _options.Keep);
+
+    /// <summary>Deletes committed checkpoints of <paramref name="directory"/> beyond the newest <paramref name="keep"/>, and partial directories older than the newest commit.</summary>
+    public static void Retain(string directory, int keep)
     {
-        var committed = CheckpointStore.Committed(_options.Directory);
-        foreach (var old in committed.Skip(_options.Keep)) Delete(old.Path);
+        var committed = CheckpointStore.Committed(directory);
+        foreach (var old in committed.Skip(keep)) Delete(old.Path);
         if (committed.Count == 0) return;
         var newest = committed[0].Step;
-        foreach (var (step, path) in CheckpointStore.StepDirectories(_options.Directory))
+        foreach (var (step, path) in CheckpointStore.StepDirectories(directory))
             if (step < newest && !File.Exists(Path.Combine(path, CheckpointManifest.FileName))) Delete(path);
     }
 

@@ -12,8 +12,8 @@ namespace Alpa.Silo.Checkpoints;
 /// </summary>
 public static class ShardFileWriter
 {
-    /// <summary>File name of a rank's shard file.</summary>
-    public static string FileName(int rank) => $"rank-{rank:D5}.bin";
+    /// <summary>File name of a rank's shard file (<paramref name="prefix"/> tells writers of one checkpoint apart, e.g. <c>stage-001-</c>).</summary>
+    public static string FileName(int rank, string prefix = "") => $"{prefix}rank-{rank:D5}.bin";
 
     /// <summary>The blocks <paramref name="rank"/> must write: every tensor's distinct tile whose lowest holder it is.</summary>
     public static IEnumerable<(SnapshotTensor Tensor, Box Tile)> Owned(IEnumerable<SnapshotTensor> tensors, int rank) =>
@@ -21,9 +21,9 @@ public static class ShardFileWriter
 
     /// <summary>Writes rank <paramref name="rank"/>'s file into <paramref name="directory"/>; returns tensor name → tile entries.</summary>
     public static (List<(string Tensor, TileEntry Tile)> Tiles, ShardFileEntry File) Write(
-        string directory, int rank, IEnumerable<SnapshotTensor> tensors, CancellationToken cancel = default)
+        string directory, int rank, IEnumerable<SnapshotTensor> tensors, string prefix = "", CancellationToken cancel = default)
     {
-        var name = FileName(rank);
+        var name = FileName(rank, prefix);
         var tiles = new List<(string, TileEntry)>();
         long offset = 0;
         using (var stream = new FileStream(Path.Combine(directory, name), FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))

@@ -66,13 +66,16 @@ public sealed class TrainingCheckpointer : IDisposable
     public static ResumePoint Resume(string directory, ICheckpointable runner, IReadOnlyDictionary<string, string> expected)
     {
         ArgumentNullException.ThrowIfNull(expected);
-        var (checkpoint, skipped) = CheckpointStore.OpenLatest(directory);
-        foreach (var (key, value) in expected)
+        IReadOnlyList<string> zero = [];
+        var (checkpoint, skipped) = CheckpointStore.RestoreLatest(directory, c =>
         {
-            if (checkpoint.Manifest.Metadata.TryGetValue(key, out var saved) && saved != value)
-                throw new CheckpointException($"the checkpoint at {checkpoint.Path} was saved with {key} {saved}, this run has {value}: pass --{key} {saved}");
-        }
-        var zero = CheckpointIO.Restore(runner, checkpoint);
+            foreach (var (key, value) in expected)
+            {
+                if (c.Manifest.Metadata.TryGetValue(key, out var saved) && saved != value)
+                    throw new CheckpointException($"the checkpoint at {c.Path} was saved with {key} {saved}, this run has {value}: pass --{key} {saved}");
+            }
+            CheckpointIO.Validate(runner, c);
+        }, c => zero = CheckpointIO.Restore(runner, c));
         return new ResumePoint(checkpoint.Step, checkpoint.Path, skipped, zero, checkpoint.Manifest.Metadata);
     }
 

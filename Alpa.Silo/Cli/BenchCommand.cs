@@ -21,6 +21,7 @@ internal sealed class BenchCommand : ICommand
             ["paper"] = ("the paper's weak-scaling benchmark: auto, intra-only, inter-only and the family's baseline (--family, --cluster, --min-gpus, --max-gpus, --methods)", PaperBench.Run),
             ["serve"] = ("loopback load test of alpa serve: tokens/s, TTFT and inter-token p50/p99, continuous batching vs one request at a time (--clients, --requests)", ServeBenchCommand.Run),
             ["checkpoint"] = ("checkpoint save/restore throughput vs a plain file write, training slowdown during background saves (--mb N)", Checkpoint),
+            ["recovery"] = ("time from a silo's death to training resumed, broken down (3 silo processes, gpt-tiny; --kills N)", Recovery),
             ["pipeline"] = ("pipeline and mesh plans on local CPU devices: measured vs simulated step, driver wait, data-parallel speed-up", Pipeline),
             ["intra-ablation"] = ("the paper's intra-op ablation on one mesh: ILP vs data, ZeRO-2, ZeRO-3, heuristic", PaperBench.Run),
             ["inter-ablation"] = ("the paper's inter-op ablation (GPT, Wide-ResNet): stage DP vs equal layers vs equal operators per stage", PaperBench.Run),
@@ -43,6 +44,7 @@ internal sealed class BenchCommand : ICommand
         new("repeat", "N", "serve: runs per case, the median is reported (default 3)"),
         new("out", "DIR", "paper: where to write the results and chart (default: bench/results)"),
         new("mb", "N", "checkpoint: MiB of the synthetic checkpoint (default 256)"),
+        new("kills", "N", "recovery: silo deaths to measure (default 2)"),
         new("steps", "N", "checkpoint: training steps per mode of the slowdown measurement (default 12; 0 skips it)"),
     ];
     public (int Min, int Max) Positionals => (1, 1);
@@ -102,6 +104,17 @@ internal sealed class BenchCommand : ICommand
         };
         var r = CheckpointBench.Run(options, context.Err);
         var path = CheckpointBench.Write(r, options, Command(args), $"before: {load}; after: {BenchMachine.LoadAverage()}");
+        context.Out.Write(File.ReadAllText(path));
+        context.Err.WriteLine($"written to {path}");
+        return CliApp.Ok;
+    }
+
+    private static int Recovery(CommandArgs args, CliContext context)
+    {
+        var load = BenchMachine.LoadAverage();
+        var options = new RecoveryBenchOptions { Kills = args.PositiveInt("kills", 2) };
+        var (rows, step) = RecoveryBench.RunAsync(options, context.Err).GetAwaiter().GetResult();
+        var path = RecoveryBench.Write(rows, step, options, Command(args), $"before: {load}; after: {BenchMachine.LoadAverage()}");
         context.Out.Write(File.ReadAllText(path));
         context.Err.WriteLine($"written to {path}");
         return CliApp.Ok;

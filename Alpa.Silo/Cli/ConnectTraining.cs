@@ -19,6 +19,8 @@ internal static class ConnectTraining
     public static int Run(CommandArgs args, CliContext context)
     {
         var endpoint = args.Value("connect") ?? throw new UsageException("--connect needs ADDR:PORT");
+        if (args.Has("checkpoint-dir") || args.Has("resume")) return ConnectRecovery.Run(endpoint, args, context);
+        if (args.Has("recover")) throw new UsageException("--recover needs --checkpoint-dir D (recovery restores the job's last checkpoint)");
         var model = args.Value("model") ?? throw new UsageException("--model is required (e.g. --model gpt-tiny)");
         var steps = args.PositiveInt("steps", 10);
         var microbatches = args.PositiveInt("microbatches", 2);

@@ -45,14 +45,14 @@ internal sealed class SubmitCommand : ICommand
 {
     public string Name => "submit";
     public string Summary => "submits a training job to a running cluster; --wait follows it to the end";
-    public string Usage => "alpa submit --connect ADDR:PORT (--model M | --spec FILE) [--devices N] [--steps N] [--optimizer adam|sgd] [--lr X] [--seed N] [--wait] [--json]";
+    public string Usage => "alpa submit --connect ADDR:PORT (--model M | --spec FILE) [--silos N|all] [--devices N] [--steps N] [--optimizer adam|sgd] [--lr X] [--seed N] [--wait] [--json]";
     public IReadOnlyList<CliOption> Options { get; } =
     [
         JobCli.Connect, JobCli.SecretFile,
         new("model", "M", "built-in model name or JSON model/graph file"),
         new("spec", "FILE", "a whole job spec as JSON (the SDK's JobSpec); the other options override its fields"),
         new("name", "TEXT", "label shown in listings"),
-        new("silos", "N", "silos the job spans (default 1)"),
+        new("silos", "N|all", "silos the job spans (default 1; more, or all, runs one pipeline stage per silo)"),
         new("devices", "N", "devices per silo (default 1)"),
         new("steps", "N", "optimizer steps (default 20)"),
         new("microbatches", "N", "microbatches per step (default 1)"),
@@ -111,7 +111,8 @@ internal sealed class SubmitCommand : ICommand
         return spec with
         {
             Name = args.Value("name") ?? spec.Name,
-            Cluster = new ClusterRequest(args.PositiveInt("silos", spec.Cluster.Silos), args.PositiveInt("devices", spec.Cluster.Devices)),
+            Cluster = new ClusterRequest(args.Value("silos") == "all" ? ClusterRequest.AllSilos : args.PositiveInt("silos", spec.Cluster.Silos),
+                args.PositiveInt("devices", spec.Cluster.Devices)),
             Steps = args.PositiveInt("steps", spec.Steps),
             Microbatches = args.PositiveInt("microbatches", spec.Microbatches),
             Optimizer = args.Value("optimizer") ?? spec.Optimizer,

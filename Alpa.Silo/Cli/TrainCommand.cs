@@ -46,6 +46,8 @@ internal sealed class TrainCommand : ICommand
         new("connect", "ADDR:PORT", "train on a running cluster: planned by the PlannerGrain on the profiled silos (device d on silo d/D in address order; default one pipeline stage per silo, a stage mesh may span silos), driven by a DriverGrain (alpa train --connect ADDR:PORT [--secret-file F] [--tls-ca FILE] --model M --steps N [--microbatches B] [--stages N | --plan FILE] [--check] [--json])"),
         new("stages", "N", "with --connect: N pipeline stages on contiguous groups of whole silos, each a mesh (silos, devices per silo) (default: one per silo)"),
         new("secret-file", "F", "cluster secret for --connect"),
+        new("recover", null, "with --connect and --checkpoint-dir: when a silo dies, re-plan on the silos alive, restore the last checkpoint and continue"),
+        new("wait-for-replacement", "S", "with --recover: seconds to wait for a replacement silo before re-planning on fewer (default 5)"),
         new("tls-ca", "FILE", "CA certificate that signed the silos' TLS certificates, for --connect to a TLS cluster"),
     ];
     public (int Min, int Max) Positionals => (0, 0);

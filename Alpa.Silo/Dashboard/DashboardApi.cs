@@ -10,12 +10,13 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 
 namespace Alpa.Silo.Dashboard;
 
 /// <summary>
 /// The dashboard's JSON API on the dashboard port (next to <see cref="StatusApi"/>): overview,
-/// silos, grains, jobs (list, record, metrics, events, submit, cancel) and the live log. Job errors
+/// silos, grains, jobs (list, record, metrics, events, submit, cancel) and the live log (polled, or pushed: <see cref="LogStream"/>). Job errors
 /// answer with the SDK's message and status 404 (unknown id), 400 (malformed spec) or 409 (finished).
 /// </summary>
 public static class DashboardApi
@@ -44,6 +45,7 @@ public static class DashboardApi
             Guard(() => jobs.GetEventsAsync(new JobEventsRequest(id, after ?? 0, 0), ct)));
         api.MapPost("/jobs/{id}/cancel", (string id, CancellationToken ct) => Guard(() => jobs.CancelAsync(id, ct)));
         api.MapGet("/logs", (long? after) => Json(logs.After(after ?? 0)));
+        LogStream.Map(api, logs, services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping);
     }
 
     private static IResult Json(object? value, int status = StatusCodes.Status200OK) =>

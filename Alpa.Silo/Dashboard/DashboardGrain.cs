@@ -63,7 +63,8 @@ public sealed class DashboardGrain(SiloIdentity self, GrainMetrics metrics, Grai
         {
             foreach (var (info, m) in running)
             {
-                var i = info.Devices.ToList().IndexOf(d);
+                var names = info.Devices.ToList();
+                var i = Math.Max(names.IndexOf(d), names.IndexOf($"{self.Address}/{d}")); // cluster jobs name devices SILO/cpu:N
                 if (i >= 0)
                 {
                     return new DeviceStats(d, i < m.DevicePeakBytes.Count ? m.DevicePeakBytes[i] : 0, info.Id);

@@ -14,6 +14,7 @@ public sealed class LogRing : ILogEventSink
     private static readonly MessageTemplateTextFormatter Format = new("{Message:lj}");
     private readonly Queue<LogLine> _lines = new();
     private long _sequence;
+    private TaskCompletionSource _added = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public void Emit(LogEvent logEvent)
     {
@@ -26,7 +27,27 @@ public sealed class LogRing : ILogEventSink
             {
                 _lines.Dequeue();
             }
+            var added = _added;
+            _added = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            added.TrySetResult();
         }
+    }
+
+    /// <summary>Lines after <paramref name="after"/>; when there are none, waits until one is logged or <paramref name="wait"/> passes (then empty).</summary>
+    public async Task<IReadOnlyList<LogLine>> WaitAfterAsync(long after, TimeSpan wait, CancellationToken cancellationToken)
+    {
+        Task added;
+        lock (_lines)
+        {
+            if (_sequence > after)
+            {
+                return After(after);
+            }
+            added = _added.Task;
+        }
+        await Task.WhenAny(added, Task.Delay(wait, cancellationToken)).ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+        return After(after);
     }
 
     /// <summary>Lines after sequence <paramref name="after"/>, oldest first (at most <paramref name="limit"/>, the newest ones).</summary>

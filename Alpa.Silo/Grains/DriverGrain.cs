@@ -23,6 +23,7 @@ public sealed class DriverGrain(GrainActivationContext context, IGrainFactory gr
     private readonly ILogger _log = Log.ForContext<DriverGrain>().ForContext("job", context.Key);
     private TaskCompletionSource _changed = NewSignal();
     private ClusterTrainingSession? _session;
+    private IReadOnlyList<string> _schedules = [];
     private string _state = "queued";
     private long _totalSteps;
     private string? _error;
@@ -47,6 +48,7 @@ public sealed class DriverGrain(GrainActivationContext context, IGrainFactory gr
                 ReadParameters = request.ReadParameters,
             });
             _totalSteps = job.Steps;
+            _schedules = ClusterJobView.Schedules(job);
             _state = "running";
             AddEvent($"started: {job.ReadPlan().Stages.Count} stage(s) on {StagesText(job)}; driver on {context.Silo}");
         }
@@ -118,7 +120,11 @@ public sealed class DriverGrain(GrainActivationContext context, IGrainFactory gr
     public object DescribeState()
     {
         lock (_lock)
-            return new { status = Status(), stages = _session is { } s ? StagesText(s.Job) : null, recent_steps = _steps.TakeLast(20).ToList(), events = _events.ToList() };
+            return new
+            {
+                status = Status(), stages = _session is { } s ? StagesText(s.Job) : null, schedules = _schedules,
+                recent_steps = _steps.TakeLast(20).Select(x => x with { Events = null }).ToList(), events = _events.ToList(),
+            };
     }
 
     public void Dispose()
@@ -148,7 +154,9 @@ public sealed class DriverGrain(GrainActivationContext context, IGrainFactory gr
     {
         lock (_lock)
         {
-            _steps.Add(new DriverStep(r.Step, r.Loss, r.Seconds, r.ItemsPerSecond, r.StageSeconds));
+            if (_steps.Count > 0) _steps[^1] = _steps[^1] with { Events = null }; // only the newest step keeps its timeline
+            _steps.Add(new DriverStep(r.Step, r.Loss, r.Seconds, r.ItemsPerSecond, r.StageSeconds,
+                r.Replies?.Select(x => x.PeakMemoryBytes).ToList(), r.Replies?.SelectMany(x => x.Events ?? []).ToList()));
             Signal();
         }
         return Task.CompletedTask;

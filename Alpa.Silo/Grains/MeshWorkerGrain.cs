@@ -1,5 +1,6 @@
 using Alpa.Client.Contracts;
 using Alpa.Planner;
+using Alpa.Silo.Checkpoints;
 using Alpa.Silo.Execution.Cluster;
 using Alpa.Silo.Execution.Collectives;
 using Alpa.Silo.Hosting;
@@ -12,10 +13,10 @@ namespace Alpa.Silo.Grains;
 /// silo's stages of the shipped <see cref="ClusterJob"/> (a whole stage, or this silo's ranks of a stage
 /// mesh spanning silos) and installs their instruction lists; <c>RunStep</c> runs them once, boundary
 /// tensors and the collectives of spanning meshes crossing silos over the data plane; <c>ReadParameters</c>
-/// returns this silo's parameter blocks; <c>Release</c> frees the job. Each job holds its own stages, so
-/// jobs do not share buffers.
+/// returns this silo's parameter blocks; <c>SaveShards</c>/<c>RestoreShards</c> checkpoint this silo's stage;
+/// <c>Release</c> frees the job. Each job holds its own stages, so jobs do not share buffers.
 /// </summary>
-public sealed class MeshWorkerGrain(SiloIdentity self, DataPlanePeers peers) : IMeshWorkerGrain, IDisposable
+public sealed partial class MeshWorkerGrain(SiloIdentity self, DataPlanePeers peers) : IMeshWorkerGrain, IDisposable
 {
     private readonly Dictionary<string, LoadedJob> _jobs = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
@@ -41,15 +42,44 @@ public sealed class MeshWorkerGrain(SiloIdentity self, DataPlanePeers peers) : I
     {
         ArgumentNullException.ThrowIfNull(request);
         var loaded = Loaded(request.JobId);
-        var microbatches = loaded.Job.Microbatches(loaded.Data, loaded.Stages.Plan.Microbatches, request.Step);
-        var result = await loaded.Stages.RunStepAsync(request.Step, microbatches, loaded.Job.LearningRate(request.Step), cancellationToken).ConfigureAwait(false);
-        return new StepReply(request.JobId, request.Step, result.Loss ?? double.NaN, result.Seconds, result.PeakMemoryBytes);
+        using var lease = loaded.Enter(cancellationToken);
+        var (job, stages) = (loaded.Job, loaded.Stages);
+        var microbatches = job.Microbatches(loaded.Data, stages.Plan.Microbatches, request.Step);
+        var result = await stages.RunStepAsync(request.Step, microbatches, job.LearningRate(request.Step), lease.Token).ConfigureAwait(false);
+        var events = result.Workers.SelectMany(w => ClusterJobView.Timeline(w.Events, stages.DevicesOn(w.Worker, self.Address), self.Address, job.DevicesPerSilo)).ToList();
+        Remember(request.JobId, result.Workers[^1] with { Loss = result.Loss, Seconds = result.Seconds, PeakMemoryBytes = result.PeakMemoryBytes }, events);
+        return new StepReply(request.JobId, request.Step, result.Loss ?? double.NaN, result.Seconds, result.PeakMemoryBytes, events);
     }
 
     public Task<ParametersReply> ReadParametersAsync(ReadParametersRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return Task.FromResult(new ParametersReply(request.JobId, Loaded(request.JobId).Stages.ReadParameters()));
+        var loaded = Loaded(request.JobId);
+        using var lease = loaded.Enter(cancellationToken);
+        return Task.FromResult(new ParametersReply(request.JobId, loaded.Stages.ReadParameters()));
+    }
+
+    public Task<SaveShardsReply> SaveShardsAsync(SaveShardsRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var loaded = Loaded(request.JobId);
+        var hook = FaultInjection.FromEnvironment(Console.Error);
+        return Task.Run(() =>
+        {
+            using var lease = loaded.Enter(cancellationToken);
+            return StageCheckpoints.Save(loaded.Job, loaded.Stages, self.Address, request, hook, lease.Token);
+        }, cancellationToken);
+    }
+
+    public Task<RestoreShardsReply> RestoreShardsAsync(RestoreShardsRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var loaded = Loaded(request.JobId);
+        return Task.Run(() =>
+        {
+            using var lease = loaded.Enter(cancellationToken);
+            return StageCheckpoints.Restore(loaded.Job, loaded.Stages, self.Address, request);
+        }, cancellationToken);
     }
 
     public Task ReleaseJobAsync(ReleaseJobRequest request, CancellationToken cancellationToken = default)
@@ -58,7 +88,8 @@ public sealed class MeshWorkerGrain(SiloIdentity self, DataPlanePeers peers) : I
         LoadedJob? loaded;
         lock (_lock)
             if (_jobs.Remove(request.JobId, out loaded)) { }
-        loaded?.Stages.Dispose();
+        if (loaded is not null) Retire(request.JobId, loaded);
+        loaded?.Release();
         return Task.CompletedTask;
     }
 
@@ -66,7 +97,7 @@ public sealed class MeshWorkerGrain(SiloIdentity self, DataPlanePeers peers) : I
     {
         lock (_lock)
         {
-            foreach (var j in _jobs.Values) j.Stages.Dispose();
+            foreach (var j in _jobs.Values) j.Release();
             _jobs.Clear();
         }
     }
@@ -78,5 +109,64 @@ public sealed class MeshWorkerGrain(SiloIdentity self, DataPlanePeers peers) : I
         return loaded ?? throw new AlpaException($"silo {self.Address} has no program of job {jobId}; load it first");
     }
 
-    private sealed record LoadedJob(ClusterJob Job, ClusterStages Stages, SyntheticData Data);
+    /// <summary>
+    /// A loaded job. Calls on it hold a lease; releasing the job cancels the calls in flight (a step stuck on a
+    /// dead peer stops at once instead of at its deadline) and frees its stages when the last lease ends.
+    /// </summary>
+    private sealed class LoadedJob(ClusterJob job, ClusterStages stages, SyntheticData data)
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private int _leases;
+        private bool _released;
+
+        public ClusterJob Job => job;
+        public ClusterStages Stages => stages;
+        public SyntheticData Data => data;
+
+        public Lease Enter(CancellationToken cancellationToken)
+        {
+            lock (_stop)
+            {
+                if (_released) throw new AlpaException($"job {job.JobId} was released on this silo");
+                _leases++;
+            }
+            return new Lease(this, CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stop.Token));
+        }
+
+        public void Release()
+        {
+            lock (_stop)
+            {
+                if (_released) return;
+                _released = true;
+            }
+            _stop.Cancel();
+            Exit(0);
+        }
+
+        private void Exit(int leases)
+        {
+            bool free;
+            lock (_stop)
+            {
+                _leases -= leases;
+                free = _released && _leases == 0;
+            }
+            if (!free) return;
+            stages.Dispose();
+            _stop.Dispose();
+        }
+
+        /// <summary>One call's hold on the job; <see cref="Token"/> is cancelled when the job is released.</summary>
+        public sealed class Lease(LoadedJob job, CancellationTokenSource linked) : IDisposable
+        {
+            public CancellationToken Token => linked.Token;
+
+            public void Dispose()
+            {
+                linked.Dispose();
+                job.Exit(1);
+            }
+        }
+    }
 }

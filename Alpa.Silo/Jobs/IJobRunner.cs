@@ -5,8 +5,8 @@ namespace Alpa.Silo.Jobs;
 /// <summary>
 /// Runs one job on the devices it was given. The job service owns records, events and
 /// cancellation; a runner only checks a spec, plans and trains, and reports through
-/// <see cref="IJobProgress"/>. Today's runner trains in this process (<see cref="LocalJobRunner"/>);
-/// the Driver-based runner (pipelines, then jobs across silos) implements the same interface.
+/// <see cref="IJobProgress"/>. <see cref="LocalJobRunner"/> trains in this process (one silo);
+/// <see cref="ClusterJobRunner"/> drives a pipeline with one stage per silo; <see cref="RoutedJobRunner"/> picks by the spec.
 /// </summary>
 public interface IJobRunner
 {

@@ -4,7 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Alpa.Silo.Jobs;
 
-/// <summary>Registers the job service (store by membership backend, the in-process runner) and the dashboard's services.</summary>
+/// <summary>Registers the job service (store by membership backend, the in-process and the cluster runner) and the dashboard's services.</summary>
 public static class JobServices
 {
     public static IServiceCollection AddJobsAndDashboard(this IServiceCollection services, SiloOptions options, LogRing logs)
@@ -14,7 +14,9 @@ public static class JobServices
         services.AddSingleton<IJobStore>(membership.StartsWith("postgres:", StringComparison.Ordinal)
             ? new PostgresJobStore(membership["postgres:".Length..], options.ClusterId)
             : new InMemoryJobStore());
-        services.AddSingleton<IJobRunner, LocalJobRunner>();
+        services.AddSingleton<LocalJobRunner>();
+        services.AddSingleton<ClusterJobRunner>();
+        services.AddSingleton<IJobRunner, RoutedJobRunner>();
         services.AddSingleton<JobService>();
         services.AddHostedService(sp => sp.GetRequiredService<JobService>());
         services.AddSingleton(logs);

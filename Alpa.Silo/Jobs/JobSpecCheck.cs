@@ -42,9 +42,9 @@ public static class JobSpecCheck
         {
             throw JobException.BadSpec("data", $"is '{spec.Data}'; the data source available is synthetic");
         }
-        if (spec.Cluster is null || spec.Cluster.Silos < 1 || spec.Cluster.Devices < 1)
+        if (spec.Cluster is null || spec.Cluster.Silos < ClusterRequest.AllSilos || spec.Cluster.Devices < 1)
         {
-            throw JobException.BadSpec("cluster", "must ask for at least 1 silo and 1 device per silo, e.g. {\"silos\":1,\"devices\":2}");
+            throw JobException.BadSpec("cluster", "must ask for at least 1 silo (or \"all\") and 1 device per silo, e.g. {\"silos\":1,\"devices\":2}");
         }
     }
 

@@ -27,7 +27,7 @@ public sealed class LocalJobRunner(ILogger<LocalJobRunner> logger) : IJobRunner
         ArgumentNullException.ThrowIfNull(devices);
         if (spec.Cluster.Silos != 1)
         {
-            throw JobException.BadSpec("cluster.silos", $"is {spec.Cluster.Silos}; this silo runs a job on its own devices (silos = 1) until the Driver runs jobs across silos");
+            throw JobException.BadSpec("cluster.silos", $"is {spec.Cluster.Silos}; this runner trains on the accepting silo's own devices (silos = 1); jobs across silos go to the cluster runner");
         }
         var cpus = devices.Count(d => d.StartsWith("cpu:", StringComparison.Ordinal));
         if (spec.Cluster.Devices > cpus)

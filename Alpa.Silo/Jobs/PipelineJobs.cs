@@ -24,7 +24,10 @@ internal static class PipelineJobs
     }
 
     /// <summary>Each stage with its layers, submesh, devices (by name) and predicted time per step (B microbatches forward and backward, one update).</summary>
-    public static JobPlan ToJobPlan(Plan plan, IReadOnlyList<string> devices, string silo) => new()
+    public static JobPlan ToJobPlan(Plan plan, IReadOnlyList<string> devices, string silo) => ToJobPlan(plan, d => devices[d], _ => silo);
+
+    /// <summary>As above, for stages on different silos: <paramref name="deviceName"/> names a plan device, <paramref name="workerOfStage"/> the silo of a stage.</summary>
+    public static JobPlan ToJobPlan(Plan plan, Func<int, string> deviceName, Func<int, string> workerOfStage) => new()
     {
         Method = plan.Stages.Count > 1 ? "pipeline" : "intra-op",
         Microbatches = plan.Microbatches,
@@ -34,8 +37,8 @@ internal static class PipelineJobs
             Layers = [s.FirstLayer, s.LastLayer],
             Submesh = [s.Submesh.Hosts, s.Submesh.Devices],
             LogicalMesh = [s.LogicalMesh.N0, s.LogicalMesh.N1],
-            Worker = silo,
-            Devices = [.. s.Devices.Select(d => devices[d])],
+            Worker = workerOfStage(i),
+            Devices = [.. s.Devices.Select(deviceName)],
             PredictedSeconds = plan.Microbatches * (s.ForwardSeconds + s.BackwardSeconds) + s.UpdateSeconds,
             PeakMemoryBytes = s.PeakMemoryBytes,
         })],

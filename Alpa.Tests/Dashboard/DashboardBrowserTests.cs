@@ -42,13 +42,9 @@ public sealed class DashboardBrowserTests
         Assert.Equal(Steps, metrics.Steps.Count);
 
         using var playwright = await Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = ChromiumFactAttribute.Chromium, Headless = true, Args = ["--no-sandbox"],
-        });
-        var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
+        await using var browser = await LaunchAsync(playwright);
         var errors = new List<string>();
-        page.PageError += (_, e) => errors.Add(e);
+        var page = await NewPageAsync(browser, errors);
         var root = $"http://{dashboard}/";
         var shots = Artifacts();
 
@@ -92,6 +88,20 @@ public sealed class DashboardBrowserTests
         Assert.Empty(errors);
     }
 
+    /// <summary>Debian's chromium, headless, without the sandbox (tests run as root).</summary>
+    internal static Task<IBrowser> LaunchAsync(IPlaywright playwright) => playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+    {
+        ExecutablePath = ChromiumFactAttribute.Chromium, Headless = true, Args = ["--no-sandbox"],
+    });
+
+    /// <summary>A 1280×900 page whose script errors are added to <paramref name="errors"/>.</summary>
+    internal static async Task<IPage> NewPageAsync(IBrowser browser, List<string> errors)
+    {
+        var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
+        page.PageError += (_, e) => errors.Add(e);
+        return page;
+    }
+
     private static string Num(double x) => x.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
 
     private static async Task OpenAsync(IPage page, string url, string selector, string shots, string name)
@@ -102,7 +112,7 @@ public sealed class DashboardBrowserTests
     }
 
     /// <summary>.build/artifacts/dashboard under the repository root (the folder holding Alpa.sln).</summary>
-    private static string Artifacts()
+    internal static string Artifacts()
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Alpa.sln"))) dir = dir.Parent;

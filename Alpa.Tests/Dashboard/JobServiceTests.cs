@@ -154,6 +154,7 @@ public sealed class JobServiceTests
         using var handler = new HttpClientHandler { AllowAutoRedirect = false, UseCookies = true };
         using var http = new HttpClient(handler) { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
         Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync("/api/jobs")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync("/api/logs/stream", HttpCompletionOption.ResponseHeadersRead)).StatusCode);
         Assert.Equal("/login", (await http.GetAsync("/")).Headers.Location?.OriginalString);
         var wrong = await http.PostAsync("/login", new FormUrlEncodedContent([new("secret", "not-the-secret-at-all")]));
         Assert.Equal("/login?failed=1", wrong.Headers.Location?.OriginalString);
@@ -164,6 +165,15 @@ public sealed class JobServiceTests
         using var bearer = new HttpClient { BaseAddress = http.BaseAddress };
         bearer.DefaultRequestHeaders.Authorization = new("Bearer", cluster.SecretText);
         Assert.Equal(HttpStatusCode.OK, (await bearer.GetAsync("/api/overview")).StatusCode);
+        using (var stream = await bearer.GetAsync("/api/logs/stream", HttpCompletionOption.ResponseHeadersRead))
+        {
+            Assert.Equal("text/event-stream", stream.Content.Headers.ContentType?.MediaType);
+            using var reader = new StreamReader(await stream.Content.ReadAsStreamAsync());
+            Assert.Equal("retry: 2000", await reader.ReadLineAsync());
+            Assert.Equal("", await reader.ReadLineAsync());
+            Assert.StartsWith("id: ", await reader.ReadLineAsync(), StringComparison.Ordinal); // the lines logged since the silo started
+            Assert.StartsWith("data: {", await reader.ReadLineAsync(), StringComparison.Ordinal);
+        }
 
         var logs = new Dictionary<string, string> { ["ALPA_Silo__LogDirectory"] = Path.Combine(cluster.Directory, "refused") };
         var open = await TestCluster.RunAlpaAsync(logs, "silo", "--listen", TestCluster.NewAddress(), "--dashboard", $"0.0.0.0:{SiloProcess.FreePort()}");

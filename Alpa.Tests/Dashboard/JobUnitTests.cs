@@ -17,7 +17,7 @@ public sealed class JobUnitTests
     [InlineData("""{"model":"mlp","steps":0}""", "steps is 0")]
     [InlineData("""{"model":"mlp","optimizer":"lion"}""", "adam or sgd")]
     [InlineData("""{"model":"mlp","data":"s3://x"}""", "synthetic")]
-    [InlineData("""{"model":"mlp","cluster":{"silos":0,"devices":1}}""", "at least 1 silo")]
+    [InlineData("""{"model":"mlp","cluster":{"silos":-1,"devices":1}}""", "at least 1 silo")]
     [InlineData("""{"model":"mlp","learningRate":-1}""", "learningRate")]
     public void MalformedSpecsAreRefusedNamingTheField(string json, string expected)
     {

@@ -166,6 +166,7 @@ public sealed class GrainContractTests
         Assert.Equal(typeof(PingRequest), info.Methods["PingAsync"].RequestType);
         Assert.Equal(typeof(PingReply), info.Methods["PingAsync"].ResultType);
         Assert.Equal(GrainPlacement.PreferLocal, GrainInterfaceInfo.For(typeof(IDriverGrain)).Placement);
+        Assert.Equal(GrainPlacement.AnyLiveSilo, GrainInterfaceInfo.For(typeof(IPlannerGrain)).Placement);
         Assert.Equal(GrainPlacement.SiloKeyed, GrainInterfaceInfo.For(typeof(IMeshWorkerGrain)).Placement);
         Assert.Null(GrainInterfaceInfo.For(typeof(IMeshWorkerGrain)).Methods["LoadProgramAsync"].ResultType);
         Assert.Throws<GrainContractException>(() => GrainInterfaceInfo.For(typeof(IOverloaded)));

@@ -53,27 +53,47 @@ async function silos() {
   return [h('h1', {}, 'Silos'), table(['address', 'status', 'epoch', 'uptime', 'CPU', 'memory', 'devices (memory in use)'], rows, { id: 'silos-table' })];
 }
 
+// A mesh worker's loaded jobs and a driver's stages as rows, each with its instruction schedule (F/B = forward/backward
+// of microbatch N, S/R = send/receive, C = collective, U = update); the whole state follows as JSON.
+function stateSummary(s) {
+  const schedule = text => h('span', { class: 'schedule' }, text.split(' ').map(t => h('span', { class: 'op op-' + t[0] }, t)));
+  const rows = [];
+  for (const j of s.jobs || []) if (j.instructions) {
+    rows.push([j.job, `worker of stage ${j.stage} / ${j.stages}`, `${j.stepsRun} run`,
+      j.devices.map(d => `${d.device}: ${fmt.bytes(d.liveBytes)} live, ${fmt.bytes(d.peakLiveBytes)} peak`).join('; '), schedule(j.instructions.schedule)]);
+  }
+  if (s.status && s.schedules) {
+    const last = (s.recent_steps || []).slice(-1)[0] || {};
+    (s.stages || []).forEach((silo, i) => rows.push([s.status.jobId, `driver: stage ${i} on ${silo}`, `${s.status.step} / ${s.status.steps} (${s.status.state})`,
+      last.stagePeakBytes ? fmt.bytes(last.stagePeakBytes[i]) + ' peak' : '—', schedule(s.schedules[i] || '')]));
+  }
+  return rows.length ? [table(['job', 'role', 'steps', 'device memory', 'schedule'], rows, { id: 'grain-jobs' })] : [];
+}
+
 async function grains() {
   const stats = (await api('/silos')).filter(s => s.stats).map(s => s.stats);
   const types = stats.flatMap(s => s.grains.map(g => ({ silo: s.address, ...g })));
   const methods = stats.flatMap(s => s.methods.map(m => ({ silo: s.address, ...m })));
   const state = h('pre', { id: 'grain-state' }, 'click an activation to see its state');
-  const keyLinks = t => h('div', {}, t.keys.map(k => h('a', { href: 'javascript:void 0', class: 'activation', 'data-grain': t.grain, 'data-key': k,
+  const summary = h('div', { id: 'grain-summary' });
+  const keyLinks = t => h('div', {}, t.keys.map(k => h('a', { href: 'javascript:void 0', class: 'activation', 'data-grain': t.grain, 'data-key': k, 'data-silo': t.silo,
     onclick: '' }, k + ' ')));
   const typeTable = table(['grain', 'silo', 'activations', 'calls', 'calls/s', 'mean latency', 'errors'],
     types.map(t => [t.grain, t.silo, keyLinks(t), t.calls, fmt.num(t.callsPerSecond), fmt.us(t.meanMicroseconds), t.errors]), { id: 'grains-table' });
   typeTable.addEventListener('click', async ev => {
     const a = ev.target.closest('a.activation');
     if (!a) return;
-    const silo = types.find(t => t.grain === a.dataset.grain && t.keys.includes(a.dataset.key)).silo;
+    const silo = a.dataset.silo;
     const r = await api(`/grains/state?silo=${encodeURIComponent(silo)}&grain=${encodeURIComponent(a.dataset.grain)}&key=${encodeURIComponent(a.dataset.key)}`);
-    state.textContent = `${r.grain}/${r.key} on ${r.silo}\n` + JSON.stringify(JSON.parse(r.stateJson), null, 2);
+    const parsed = JSON.parse(r.stateJson);
+    summary.replaceChildren(...stateSummary(parsed));
+    state.textContent = `${r.grain}/${r.key} on ${r.silo}\n` + JSON.stringify(parsed, null, 2);
   });
   const slow = [...methods].sort((a, b) => b.p99Microseconds - a.p99Microseconds).slice(0, 8);
   const failing = methods.filter(m => m.errors > 0).sort((a, b) => b.errors - a.errors).slice(0, 8);
   const methodRow = m => [`${m.grain}.${m.method}`, m.silo, m.calls, fmt.num(m.callsPerSecond), fmt.us(m.p50Microseconds), fmt.us(m.p99Microseconds), m.errors];
   const heads = ['method', 'silo', 'calls', 'calls/s', 'p50', 'p99', 'errors'];
-  return [h('h1', {}, 'Grains'), typeTable, h('h2', {}, 'Activation state'), state,
+  return [h('h1', {}, 'Grains'), typeTable, h('h2', {}, 'Activation state'), summary, state,
     h('h2', {}, 'Slowest methods (p99)'), table(heads, slow.map(methodRow), { id: 'slow-methods' }),
     h('h2', {}, 'Failing methods'), failing.length ? table(heads, failing.map(methodRow), { id: 'failing-methods' }) : h('p', { class: 'muted' }, 'no failed calls')];
 }
@@ -141,25 +161,27 @@ async function timeline(id) {
     h('h2', {}, 'Time by kind (first device)'), table(['kind', 'seconds'], Object.entries(byKind).map(([k, s]) => [k, fmtSeconds(s)]), { id: 'kind-table' })];
 }
 
-let logAfter = 0;
-async function logs() {
-  const box = h('div', { id: 'log' });
-  logAfter = 0;
-  const poll = async () => {
-    const lines = await api(`/logs?after=${logAfter}`);
-    for (const l of lines) {
-      logAfter = l.sequence;
-      box.append(h('div', { class: l.level }, `${new Date(l.at).toLocaleTimeString()} ${l.level.slice(0, 3).toUpperCase()} ${l.job ? '[' + l.job + '] ' : ''}${l.message}`));
-    }
-    if (lines.length) box.scrollTop = box.scrollHeight;
+// The live log is pushed by the silo (server-sent events, /api/logs/stream); EventSource reconnects by itself.
+const LOG_LINES_KEPT = 2000;
+function logs() {
+  const box = h('div', { id: 'log', 'data-state': 'connecting' });
+  const source = new EventSource('/api/logs/stream');
+  source.onopen = () => { box.dataset.state = 'open'; };
+  source.onerror = () => { box.dataset.state = 'reconnecting'; };
+  source.onmessage = ev => {
+    const l = JSON.parse(ev.data);
+    box.append(h('div', { class: l.level, 'data-sequence': l.sequence }, `${new Date(l.at).toLocaleTimeString()} ${l.level.slice(0, 3).toUpperCase()} ${l.job ? '[' + l.job + '] ' : ''}${l.message}`));
+    while (box.childElementCount > LOG_LINES_KEPT) box.firstElementChild.remove();
+    box.scrollTop = box.scrollHeight;
   };
-  await poll();
-  return { nodes: [h('h1', {}, 'Live log'), box], tick: poll };
+  return { nodes: [h('h1', {}, 'Live log'), h('p', { class: 'muted' }, 'pushed by the silo as it logs (server-sent events)'), box], close: () => source.close() };
 }
 
 const routes = { overview, silos, grains, jobs, job, plan, timeline, logs };
+let closePage = null;
 async function route() {
   clearInterval(timer);
+  if (closePage) { closePage(); closePage = null; }
   const [name, arg] = (location.hash.replace(/^#\//, '') || 'overview').split('/');
   const page = routes[name] || overview;
   document.querySelectorAll('nav a').forEach(a => a.classList.toggle('active', a.id === 'nav-' + (name === 'job' || name === 'plan' || name === 'timeline' ? 'jobs' : name)));
@@ -174,6 +196,7 @@ async function route() {
     } catch (e) { main.replaceChildren(h('p', { class: 'error', id: 'page-error' }, e.message)); return null; }
   };
   const out = await render();
+  if (out && out.close) closePage = out.close;
   if (out && out.tick) timer = setInterval(out.tick, 1000);
   else if (name === 'overview' || name === 'silos') timer = setInterval(render, 3000);
   else if (name === 'job' && !['done', 'failed', 'cancelled'].includes((document.querySelector('[class^=state-]') || {}).textContent)) {

@@ -52,7 +52,8 @@ function lossChart(steps, width = 640, height = 260) {
 // events: [{device, worker, stage, kind, microbatch, startSeconds, endSeconds}] → <svg id="timeline">
 function timelineChart(events, width = 1000) {
   const devices = [...new Set(events.map(e => e.device))];
-  const row = 28, m = { l: 90, r: 16, t: 10, b: 30 };
+  // the label column fits the longest device name (jobs across silos name devices SILO/cpu:N)
+  const row = 28, m = { l: Math.max(90, 16 + 7 * Math.max(0, ...devices.map(d => d.length))), r: 16, t: 10, b: 30 };
   const height = m.t + m.b + Math.max(1, devices.length) * row;
   const svg = svgEl('svg', { id: 'timeline', width, height, viewBox: `0 0 ${width} ${height}`, 'data-events': events.length });
   if (events.length === 0) { svgText(svg, 20, 30, 'no measured step yet'); return svg; }

@@ -171,6 +171,18 @@ public sealed record ClusterJob
 
     private LearningRateSchedule Schedule => new() { Peak = PeakLearningRate, WarmupSteps = WarmupSteps, TotalSteps = Steps };
 
+    /// <summary>
+    /// Lowers every stage of the plan in this process with <paramref name="transport"/> between stages (e.g. the
+    /// same training without silos, to compare with; the silos run <see cref="ClusterStages"/>).
+    /// </summary>
+    public PipelineStepRunner CreateRunner(Func<int, IBoundaryTransport> transport)
+    {
+        var spec = ModelZoo.Get(Model);
+        var plan = ReadPlan();
+        var micro = TrainingGraph.Build(spec.Build(spec.Batch / plan.Microbatches), Training);
+        return new PipelineStepRunner(spec.Build(), micro, plan, ReadCluster(), (ulong)Seed, transportOfWorker: transport);
+    }
+
     /// <summary>The plan as shipped.</summary>
     public Plan ReadPlan() => _plan ??= Planner.Plans.PlanJson.Read(PlanJson);
 

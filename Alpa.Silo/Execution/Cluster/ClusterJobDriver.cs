@@ -32,6 +32,9 @@ public sealed class ClusterJobDriver(IGrainFactory grains, ClusterJob job)
 
     private int Workers => _silos.Count;
 
+    /// <summary>The job this driver runs.</summary>
+    public ClusterJob Job => job;
+
     public Task LoadAsync(CancellationToken cancellationToken = default)
     {
         var json = job.ToJson();
@@ -42,11 +45,14 @@ public sealed class ClusterJobDriver(IGrainFactory grains, ClusterJob job)
     public async Task<double> RunStepAsync(long step, CancellationToken cancellationToken = default) =>
         Loss(await RunStepRepliesAsync(step, cancellationToken).ConfigureAwait(false));
 
-    /// <summary>Runs step <paramref name="step"/> (0-based) on every worker; returns every worker's reply (see <see cref="Loss"/>).</summary>
+    /// <summary>Runs step <paramref name="step"/> (0-based) on every worker; returns every worker's reply (see <see cref="Loss"/>; timed instructions on this driver's clock).</summary>
     public async Task<IReadOnlyList<StepReply>> RunStepRepliesAsync(long step, CancellationToken cancellationToken = default)
     {
         var replies = new StepReply[Workers];
-        await All($"step {step + 1}", async s => replies[s] = await Worker(s).RunStepAsync(new StepRequest(job.JobId, step), cancellationToken).ConfigureAwait(false))
+        var start = System.Diagnostics.Stopwatch.GetTimestamp();
+        await All($"step {step + 1}", async s => replies[s] = ClusterJobView.OnDriverClock(
+                await Worker(s).RunStepAsync(new StepRequest(job.JobId, step), cancellationToken).ConfigureAwait(false),
+                System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds))
             .ConfigureAwait(false);
         return replies;
     }
@@ -65,6 +71,25 @@ public sealed class ClusterJobDriver(IGrainFactory grains, ClusterJob job)
         await All("read parameters", async s => replies[s] = await Worker(s).ReadParametersAsync(new ReadParametersRequest(job.JobId), cancellationToken).ConfigureAwait(false))
             .ConfigureAwait(false);
         return [.. replies.SelectMany(r => r.Blocks)];
+
+    }
+
+    /// <summary>Phase one of a checkpoint: every worker writes and syncs its stage's shards into <paramref name="stepDirectory"/>; their replies by worker.</summary>
+    public async Task<IReadOnlyList<SaveShardsReply>> SaveShardsAsync(long step, string stepDirectory, CancellationToken cancellationToken = default)
+    {
+        var replies = new SaveShardsReply[Workers];
+        await All($"checkpoint of step {step}", async s => replies[s] = await Worker(s).SaveShardsAsync(
+            new SaveShardsRequest(job.JobId, step, stepDirectory), cancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
+        return replies;
+    }
+
+    /// <summary>Every worker loads its stage from the committed checkpoint at <paramref name="stepDirectory"/>; their replies by worker.</summary>
+    public async Task<IReadOnlyList<RestoreShardsReply>> RestoreShardsAsync(string stepDirectory, CancellationToken cancellationToken = default)
+    {
+        var replies = new RestoreShardsReply[Workers];
+        await All($"restore from {stepDirectory}", async s => replies[s] = await Worker(s).RestoreShardsAsync(
+            new RestoreShardsRequest(job.JobId, stepDirectory), cancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
+        return replies;
     }
 
     /// <summary>Frees the job on every worker that still answers; failures here are not reported.</summary>

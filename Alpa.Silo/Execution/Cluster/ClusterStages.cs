@@ -17,7 +17,8 @@ namespace Alpa.Silo.Execution.Cluster;
 /// <param name="Loss">Mean loss over the microbatches when this silo runs a part of the last stage; else null.</param>
 /// <param name="Seconds">Wall time of the step here.</param>
 /// <param name="PeakMemoryBytes">Largest live bytes of one of this silo's devices during the step.</param>
-public sealed record SiloStepResult(float? Loss, double Seconds, long PeakMemoryBytes);
+/// <param name="Workers">Each local stage's result (its timed instructions), in stage order.</param>
+public sealed record SiloStepResult(float? Loss, double Seconds, long PeakMemoryBytes, IReadOnlyList<WorkerStepResult> Workers);
 
 /// <summary>
 /// One silo's share of a <see cref="ClusterJob"/>: the stages (or the parts of stage meshes) whose devices
@@ -77,8 +78,14 @@ public sealed class ClusterStages : IDisposable
     /// <summary>The plan as executed (its transfers carry the bytes the stage graphs move).</summary>
     public Plan Plan { get; }
 
-    /// <summary>Stages this silo runs (all of a stage or its part of a mesh spanning silos).</summary>
-    public IReadOnlyCollection<int> Stages => _local.Keys;
+    /// <summary>Stages this silo runs (all of a stage or its part of a mesh spanning silos), in stage order.</summary>
+    public IReadOnlyList<int> Stages => [.. _local.Keys.Order()];
+
+    /// <summary>The runtime of local stage <paramref name="stage"/> (this silo's ranks of its mesh).</summary>
+    public StageRuntime Runtime(int stage) => _local[stage];
+
+    /// <summary>The devices of stage <paramref name="stage"/>'s mesh (plan device indices) that live on <paramref name="silo"/>.</summary>
+    public IReadOnlyList<int> DevicesOn(int stage, string silo) => [.. Plan.Stages[stage].Devices.Where(d => _job.SiloOfDevice(d) == silo)];
 
     /// <summary>
     /// Every stage's boundary specs as its pinned lowering holds them (pure: no devices); computed once per job
@@ -113,7 +120,7 @@ public sealed class ClusterStages : IDisposable
         }
         var replies = tasks.Select(t => t.Result).ToList();
         var loss = replies.LastOrDefault(r => r.Loss is not null)?.Loss;
-        return new SiloStepResult(loss, Stopwatch.GetElapsedTime(start).TotalSeconds, replies.Max(r => r.PeakMemoryBytes));
+        return new SiloStepResult(loss, Stopwatch.GetElapsedTime(start).TotalSeconds, replies.Max(r => r.PeakMemoryBytes), replies);
     }
 
     /// <summary>

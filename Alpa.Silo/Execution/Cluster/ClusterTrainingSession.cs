@@ -10,7 +10,9 @@ namespace Alpa.Silo.Execution.Cluster;
 /// <param name="Seconds">Wall time of the step as the session saw it (all stages, including the calls).</param>
 /// <param name="ItemsPerSecond">Tokens (or samples, for models without a <c>tokens</c> input) per second of this step.</param>
 /// <param name="StageSeconds">Seconds each worker (one per silo of <see cref="ClusterJob.WorkerSilos"/>) spent in the step (its own measurement).</param>
-public sealed record ClusterStepRecord(long Step, double Loss, double Seconds, double ItemsPerSecond, IReadOnlyList<double> StageSeconds);
+/// <param name="Replies">Every worker's reply (peak memory, timed instructions on the driver's clock).</param>
+public sealed record ClusterStepRecord(long Step, double Loss, double Seconds, double ItemsPerSecond, IReadOnlyList<double> StageSeconds,
+                                       IReadOnlyList<StepReply>? Replies = null);
 
 /// <summary>A silo of a job died or failed a step; raised once, before the session throws.</summary>
 /// <param name="JobId">The job.</param>
@@ -112,7 +114,7 @@ public sealed class ClusterTrainingSession(IGrainFactory grains, ClusterJob job,
         await Watched(async token => replies = await _driver.RunStepRepliesAsync(step, token).ConfigureAwait(false), cancellationToken)
             .ConfigureAwait(false);
         var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-        var record = new ClusterStepRecord(step + 1, ClusterJobDriver.Loss(replies), seconds, _options.ItemsPerStep / Math.Max(seconds, 1e-9), [.. replies.Select(r => r.Seconds)]);
+        var record = new ClusterStepRecord(step + 1, ClusterJobDriver.Loss(replies), seconds, _options.ItemsPerStep / Math.Max(seconds, 1e-9), [.. replies.Select(r => r.Seconds)], replies);
         lock (_lock) _history.Add(record);
         return record;
     }

@@ -5,7 +5,7 @@ using Alpa.Silo.Checkpoints;
 namespace Alpa.Silo.Execution.Spmd;
 
 /// <summary>Per-rank access to parameters and optimizer states, for checkpoints.</summary>
-public sealed partial class SpmdExecutor
+public sealed partial class SpmdExecutor : ICheckpointable
 {
     /// <summary>Every parameter and state with its spec on this mesh.</summary>
     public IReadOnlyList<PersistentTensor> PersistentTensors =>

@@ -116,8 +116,12 @@ public sealed partial class SiloProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>SIGKILL: the silo gets no chance to leave the cluster.</summary>
-    public void Kill() => _process.Kill();
+    /// <summary>SIGKILL: the silo gets no chance to leave the cluster. Returns once the process is gone.</summary>
+    public void Kill()
+    {
+        _process.Kill();
+        _process.WaitForExit(5000);
+    }
 
     /// <summary>SIGTERM, then waits for a clean exit; returns the exit code.</summary>
     public async Task<int> StopAsync(TimeSpan timeout)
