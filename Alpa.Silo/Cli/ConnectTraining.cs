@@ -19,7 +19,12 @@ internal static class ConnectTraining
     public static int Run(CommandArgs args, CliContext context)
     {
         var endpoint = args.Value("connect") ?? throw new UsageException("--connect needs ADDR:PORT");
-        if (args.Has("checkpoint-dir") || args.Has("resume")) return ConnectRecovery.Run(endpoint, args, context);
+        if (args.Has("checkpoint-dir") || args.Has("resume"))
+        {
+            if (args.Has("stages") || args.Has("plan"))
+                throw new UsageException("--stages and --plan do not go with --checkpoint-dir/--resume yet: checkpoints and recovery on a cluster run one stage per silo");
+            return ConnectRecovery.Run(endpoint, args, context);
+        }
         if (args.Has("recover")) throw new UsageException("--recover needs --checkpoint-dir D (recovery restores the job's last checkpoint)");
         var model = args.Value("model") ?? throw new UsageException("--model is required (e.g. --model gpt-tiny)");
         var steps = args.PositiveInt("steps", 10);

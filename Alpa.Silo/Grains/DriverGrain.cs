@@ -113,16 +113,19 @@ public sealed class DriverGrain(GrainActivationContext context, IGrainFactory gr
         }
     }
 
-    /// <summary>"silo A | silo B + silo C": the silos of each stage.</summary>
-    private static string StagesText(ClusterJob job) =>
-        string.Join(" | ", Enumerable.Range(0, job.ReadPlan().Stages.Count).Select(s => string.Join(" + ", job.SilosOfStage(s))));
+    /// <summary>The silos of each stage, "A" or "A+B" for a mesh spanning silos.</summary>
+    private static List<string> SilosOfStages(ClusterJob job) =>
+        [.. Enumerable.Range(0, job.ReadPlan().Stages.Count).Select(s => string.Join("+", job.SilosOfStage(s)))];
+
+    /// <summary>"A | B+C": the silos of each stage.</summary>
+    private static string StagesText(ClusterJob job) => string.Join(" | ", SilosOfStages(job));
 
     public object DescribeState()
     {
         lock (_lock)
             return new
             {
-                status = Status(), stages = _session is { } s ? StagesText(s.Job) : null, schedules = _schedules,
+                status = Status(), stages = _session is { } s ? SilosOfStages(s.Job) : null, schedules = _schedules,
                 recent_steps = _steps.TakeLast(20).Select(x => x with { Events = null }).ToList(), events = _events.ToList(),
             };
     }
