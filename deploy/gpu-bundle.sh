@@ -56,7 +56,7 @@ for d in /usr/local/cuda/lib64 /usr/local/lib/python3*/dist-packages/nvidia/*/li
   [ -d "$d" ] && export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d"
 done
 # The CPU paths (training on the CPU executor, the ILP planner) load OpenBLAS and CBC.
-if ! ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so\.0 '; then
+if ! grep -q 'libopenblas\.so\.0 ' <(ldconfig -p 2>/dev/null); then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libopenblas0 coinor-libcbc3 >/dev/null 2>&1 \
       || echo "run-gpu: could not install libopenblas0/coinor-libcbc3; CPU steps may fail" >&2

@@ -2,9 +2,10 @@
 # exports what they read when they load. Safe to source repeatedly.
 
 alpa_missing_debs() {
+  # grep reads a process substitution, not a pipe: under pipefail, grep -q exiting early would fail ldconfig with SIGPIPE.
   local missing=()
-  ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so\.0 ' || missing+=(libopenblas0)
-  ldconfig -p 2>/dev/null | grep -q 'libCbcSolver\.so\.3 ' || missing+=(coinor-libcbc3)
+  grep -q 'libopenblas\.so\.0 ' <(ldconfig -p 2>/dev/null) || missing+=(libopenblas0)
+  grep -q 'libCbcSolver\.so\.3 ' <(ldconfig -p 2>/dev/null) || missing+=(coinor-libcbc3)
   echo "${missing[@]:-}"
 }
 

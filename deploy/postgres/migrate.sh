@@ -11,10 +11,12 @@ dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 psql "$url" -v ON_ERROR_STOP=1 -q -c \
   "CREATE TABLE IF NOT EXISTS alpa_schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
 known=()
-for f in "$dir"/[0-9][0-9][0-9]_*.sql; do known+=("$(basename "$f")"); done
+declare -A is_known=()
+for f in "$dir"/[0-9][0-9][0-9]_*.sql; do known+=("$(basename "$f")"); is_known["$(basename "$f")"]=1; done
 while IFS= read -r name; do
   [ -n "$name" ] || continue
-  if ! printf '%s\n' "${known[@]}" | grep -qxF "$name"; then
+  # A lookup, not 'printf | grep -q': under pipefail grep's early exit can fail printf with SIGPIPE.
+  if [ -z "${is_known[$name]:-}" ]; then
     echo "migrate: the database has migration $name, which this folder does not know (it knows up to ${known[-1]}); use the deploy/postgres folder of the alpa version that applied it" >&2
     exit 1
   fi
