@@ -19,12 +19,16 @@ public interface IDriverGrain : IGrain
 
     /// <summary>Stops the job after the current step and frees its buffers on every worker.</summary>
     Task<JobStatus> CancelAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>The workers' parameter blocks read after the job's last step; fails unless the job is done and was started with <see cref="StartJobRequest.ReadParameters"/>.</summary>
+    Task<ParametersReply> ReadParametersAsync(CancellationToken cancellationToken = default);
 }
 
 /// <summary>A job to drive.</summary>
 /// <param name="JobId">Must equal the driver grain's key.</param>
-/// <param name="JobJson">The cluster job (plan, silo of each stage, steps, seed, training options) as the silo's <c>ClusterJob</c> JSON.</param>
-public sealed record StartJobRequest(string JobId, string JobJson);
+/// <param name="JobJson">The cluster job (plan, silos in device order, steps, seed, training options) as the silo's <c>ClusterJob</c> JSON.</param>
+/// <param name="ReadParameters">Read every parameter from the workers after the last step (for <c>--check</c>; see <see cref="IDriverGrain.ReadParametersAsync"/>).</param>
+public sealed record StartJobRequest(string JobId, string JobJson, bool ReadParameters = false);
 
 /// <summary>Progress of a job.</summary>
 /// <param name="JobId">The job.</param>

@@ -21,6 +21,9 @@ public interface IMeshWorkerGrain : IGrain
     /// <summary>Frees every buffer and program of a job.</summary>
     Task ReleaseJobAsync(ReleaseJobRequest request, CancellationToken cancellationToken = default);
 
+    /// <summary>This worker's blocks of a loaded job's parameters; the blocks of all workers assemble every parameter (e.g. for <c>--check</c>).</summary>
+    Task<ParametersReply> ReadParametersAsync(ReadParametersRequest request, CancellationToken cancellationToken = default);
+
     /// <summary>
     /// Phase one of a checkpoint across silos: writes and syncs the shard files of this worker's stage into
     /// the step directory (a path every silo reaches) and returns their manifest entries; the driver
@@ -60,3 +63,18 @@ public sealed record StepReply(string JobId, long Step, double Loss, double Seco
                                IReadOnlyList<Jobs.TimelineEvent>? Events = null);
 
 public sealed record ReleaseJobRequest(string JobId);
+
+/// <summary>Asks a worker for its blocks of job <see cref="JobId"/>'s parameters.</summary>
+public sealed record ReadParametersRequest(string JobId);
+
+/// <summary>One block of a parameter as a worker holds it.</summary>
+/// <param name="Name">Parameter name.</param>
+/// <param name="Stage">Pipeline stage that holds it.</param>
+/// <param name="Shape">Shape of the whole parameter.</param>
+/// <param name="Offset">Where the block starts in the whole parameter, per dim.</param>
+/// <param name="BlockShape">Shape of the block.</param>
+/// <param name="Values">The block's values, row-major.</param>
+public sealed record ParameterBlock(string Name, int Stage, IReadOnlyList<long> Shape, IReadOnlyList<long> Offset, IReadOnlyList<long> BlockShape, float[] Values);
+
+/// <summary>A worker's parameter blocks of one job.</summary>
+public sealed record ParametersReply(string JobId, IReadOnlyList<ParameterBlock> Blocks);

@@ -52,7 +52,7 @@ internal static class ConnectRecovery
         if (!context.Json)
         {
             context.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"final loss {result.Losses[^1]:F6} after {options.Steps} steps on {job.SiloOfStage.Count} silo(s); {result.Recoveries.Count} recovery(ies), " +
+                $"final loss {result.Losses[^1]:F6} after {options.Steps} steps on {job.WorkerSilos.Count} silo(s); {result.Recoveries.Count} recovery(ies), " +
                 $"{result.Recoveries.Sum(r => r.LostSteps)} step(s) redone; last checkpoint {result.Checkpoints.LastOrDefault()?.Path ?? "none"}"));
             return;
         }
@@ -65,7 +65,7 @@ internal static class ConnectRecovery
             foreach (var l in result.Losses.Skip((int)result.StartStep)) w.WriteNumberValue(Math.Round(l, 6));
             w.WriteEndArray();
             w.WriteStartArray("silo_of_stage");
-            foreach (var s in job.SiloOfStage) w.WriteStringValue(s);
+            foreach (var s in job.WorkerSilos) w.WriteStringValue(s);
             w.WriteEndArray();
             w.WriteStartArray("recoveries");
             foreach (var r in result.Recoveries)

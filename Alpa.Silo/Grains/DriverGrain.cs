@@ -45,13 +45,14 @@ public sealed class DriverGrain(GrainActivationContext context, IGrainFactory gr
                 OnStep = (record, _) => Record(record),
                 IsSiloActive = silo => view.ActiveRow(silo) is not null,
                 ItemsPerStep = ItemsPerStep(job.Model),
+                ReadParameters = request.ReadParameters,
             });
             _totalSteps = job.Steps;
             _schedules = ClusterJobView.Schedules(job);
             _state = "running";
-            AddEvent($"started: {job.SiloOfStage.Count} stage(s) on {string.Join(", ", job.SiloOfStage)}; driver on {context.Silo}");
+            AddEvent($"started: {job.ReadPlan().Stages.Count} stage(s) on {StagesText(job)}; driver on {context.Silo}");
         }
-        _log.Information("Driving job {Job}: {Stages} stage(s), {Steps} steps", job.JobId, job.SiloOfStage.Count, job.Steps);
+        _log.Information("Driving job {Job}: {Stages} stage(s), {Steps} steps", job.JobId, job.ReadPlan().Stages.Count, job.Steps);
         _ = Task.Run(() => RunAsync(session), CancellationToken.None);
         lock (_lock) return Task.FromResult(Status());
     }
@@ -102,12 +103,29 @@ public sealed class DriverGrain(GrainActivationContext context, IGrainFactory gr
         }
     }
 
+    public Task<ParametersReply> ReadParametersAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_lock)
+        {
+            if (_session?.Parameters is not { } blocks)
+                throw new AlpaException($"job {context.Key} has no parameters to read: it is {_state}{(_session is null ? "" : " (parameters are read after the last step when the job was started with ReadParameters)")}");
+            return Task.FromResult(new ParametersReply(context.Key, blocks));
+        }
+    }
+
+    /// <summary>The silos of each stage, "A" or "A+B" for a mesh spanning silos.</summary>
+    private static List<string> SilosOfStages(ClusterJob job) =>
+        [.. Enumerable.Range(0, job.ReadPlan().Stages.Count).Select(s => string.Join("+", job.SilosOfStage(s)))];
+
+    /// <summary>"A | B+C": the silos of each stage.</summary>
+    private static string StagesText(ClusterJob job) => string.Join(" | ", SilosOfStages(job));
+
     public object DescribeState()
     {
         lock (_lock)
             return new
             {
-                status = Status(), stages = _session?.Job.SiloOfStage, schedules = _schedules,
+                status = Status(), stages = _session is { } s ? SilosOfStages(s.Job) : null, schedules = _schedules,
                 recent_steps = _steps.TakeLast(20).Select(x => x with { Events = null }).ToList(), events = _events.ToList(),
             };
     }

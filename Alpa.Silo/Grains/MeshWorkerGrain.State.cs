@@ -50,7 +50,8 @@ public sealed partial class MeshWorkerGrain : IGrainStateReporter
             {
                 job = jobId,
                 model = loaded.Job.Model,
-                stage = loaded.Stage,
+                stage = loaded.Stages.Stages[0],
+                localStages = loaded.Stages.Stages,
                 stepsRun = record?.Steps ?? 0,
                 lastStep = record is null ? null : Summary(record.Last),
                 releasedAt = DateTimeOffset.UtcNow,
@@ -61,18 +62,20 @@ public sealed partial class MeshWorkerGrain : IGrainStateReporter
 
     private object Describe(string jobId, LoadedJob loaded, StepRecord? record)
     {
-        var (job, stage, runner) = (loaded.Job, loaded.Stage, loaded.Runner);
-        var program = InstructionEmitter.Emit(runner.Plan)[stage];
-        var stageDevices = runner.Plan.Stages[stage].Devices;
-        var devices = runner.Workers[stage].Runtime.Devices;
+        var (job, local) = (loaded.Job, loaded.Stages);
+        var stage = local.Stages[0];
+        var program = InstructionEmitter.Emit(local.Plan)[stage];
+        var stageDevices = local.DevicesOn(stage, self.Address);
+        var devices = local.Runtime(stage).Devices;
         return new
         {
             job = jobId,
             model = job.Model,
             stage,
-            stages = job.SiloOfStage.Count,
-            siloOfStage = job.SiloOfStage,
-            microbatches = runner.Plan.Microbatches,
+            localStages = local.Stages,
+            stages = local.Plan.Stages.Count,
+            silosOfStage = Enumerable.Range(0, local.Plan.Stages.Count).Select(s => string.Join("+", job.SilosOfStage(s))).ToList(),
+            microbatches = local.Plan.Microbatches,
             instructions = new
             {
                 total = program.Instructions.Count,

@@ -1,21 +1,20 @@
-using System.Diagnostics;
 using Alpa.Client.Contracts;
 using Alpa.Planner;
-using Alpa.Planner.Pipeline;
 using Alpa.Silo.Checkpoints;
 using Alpa.Silo.Execution.Cluster;
 using Alpa.Silo.Execution.Collectives;
-using Alpa.Silo.Execution.Pipeline;
 using Alpa.Silo.Hosting;
 using Alpa.Silo.Training;
 
 namespace Alpa.Silo.Grains;
 
 /// <summary>
-/// The mesh worker of this silo (see <see cref="IMeshWorkerGrain"/>): <c>LoadProgram</c> lowers the
-/// shipped <see cref="ClusterJob"/>'s plan and installs the instruction list of the stage the request
-/// names; <c>RunStep</c> runs that list once, its boundary tensors crossing silos over the data plane;
-/// <c>Release</c> frees the job. Each job holds its own runner, so jobs do not share buffers.
+/// The mesh worker of this silo (see <see cref="IMeshWorkerGrain"/>): <c>LoadProgram</c> lowers this
+/// silo's stages of the shipped <see cref="ClusterJob"/> (a whole stage, or this silo's ranks of a stage
+/// mesh spanning silos) and installs their instruction lists; <c>RunStep</c> runs them once, boundary
+/// tensors and the collectives of spanning meshes crossing silos over the data plane; <c>ReadParameters</c>
+/// returns this silo's parameter blocks; <c>SaveShards</c>/<c>RestoreShards</c> checkpoint this silo's stage;
+/// <c>Release</c> frees the job. Each job holds its own stages, so jobs do not share buffers.
 /// </summary>
 public sealed partial class MeshWorkerGrain(SiloIdentity self, DataPlanePeers peers) : IMeshWorkerGrain, IDisposable
 {
@@ -30,23 +29,13 @@ public sealed partial class MeshWorkerGrain(SiloIdentity self, DataPlanePeers pe
     {
         ArgumentNullException.ThrowIfNull(request);
         var job = ClusterJob.FromJson(request.ProgramJson);
-        var stage = request.WorkerIndex;
-        if (stage < 0 || stage >= job.SiloOfStage.Count || job.SiloOfStage[stage] != self.Address)
-            throw new AlpaException($"silo {self.Address} is not the silo of stage {stage} of job {request.JobId}");
+        var workers = job.WorkerSilos;
+        if (request.WorkerIndex < 0 || request.WorkerIndex >= workers.Count || workers[request.WorkerIndex] != self.Address)
+            throw new AlpaException($"silo {self.Address} is not worker {request.WorkerIndex} of job {request.JobId}");
         await ReleaseJobAsync(new ReleaseJobRequest(request.JobId), cancellationToken).ConfigureAwait(false);
-        var runner = job.CreateRunner(_ => new DataPlaneBoundaryTransport(peers, job.SiloOfStage, job.Tag));
-        try
-        {
-            var program = InstructionEmitter.Emit(runner.Plan)[stage];
-            await runner.Workers[stage].LoadProgramAsync(new WorkerLoad(request.JobId, stage, program), cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            runner.Dispose();
-            throw;
-        }
-        var data = new SyntheticData(ModelZoo(job), job.Seed);
-        lock (_lock) _jobs[request.JobId] = new LoadedJob(job, stage, runner, data);
+        var stages = await Task.Run(() => new ClusterStages(job, peers), cancellationToken).ConfigureAwait(false);
+        var data = new SyntheticData(Planner.Models.ModelZoo.Get(job.Model).Build(), job.Seed);
+        lock (_lock) _jobs[request.JobId] = new LoadedJob(job, stages, data);
     }
 
     public async Task<StepReply> RunStepAsync(StepRequest request, CancellationToken cancellationToken = default)
@@ -54,13 +43,20 @@ public sealed partial class MeshWorkerGrain(SiloIdentity self, DataPlanePeers pe
         ArgumentNullException.ThrowIfNull(request);
         var loaded = Loaded(request.JobId);
         using var lease = loaded.Enter(cancellationToken);
-        var (job, stage, runner) = (loaded.Job, loaded.Stage, loaded.Runner);
-        var microbatches = job.Microbatches(loaded.Data, runner.Plan.Microbatches, request.Step);
-        var step = new WorkerStep(request.JobId, request.Step + 1, microbatches, job.LearningRate(request.Step), Stopwatch.GetTimestamp());
-        var result = await runner.Workers[stage].RunStepAsync(step, lease.Token).ConfigureAwait(false);
-        var events = ClusterJobView.Timeline(result.Events, runner.Plan.Stages[stage].Devices, self.Address, job.DevicesPerSilo);
-        Remember(request.JobId, result, events);
+        var (job, stages) = (loaded.Job, loaded.Stages);
+        var microbatches = job.Microbatches(loaded.Data, stages.Plan.Microbatches, request.Step);
+        var result = await stages.RunStepAsync(request.Step, microbatches, job.LearningRate(request.Step), lease.Token).ConfigureAwait(false);
+        var events = result.Workers.SelectMany(w => ClusterJobView.Timeline(w.Events, stages.DevicesOn(w.Worker, self.Address), self.Address, job.DevicesPerSilo)).ToList();
+        Remember(request.JobId, result.Workers[^1] with { Loss = result.Loss, Seconds = result.Seconds, PeakMemoryBytes = result.PeakMemoryBytes }, events);
         return new StepReply(request.JobId, request.Step, result.Loss ?? double.NaN, result.Seconds, result.PeakMemoryBytes, events);
+    }
+
+    public Task<ParametersReply> ReadParametersAsync(ReadParametersRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var loaded = Loaded(request.JobId);
+        using var lease = loaded.Enter(cancellationToken);
+        return Task.FromResult(new ParametersReply(request.JobId, loaded.Stages.ReadParameters()));
     }
 
     public Task<SaveShardsReply> SaveShardsAsync(SaveShardsRequest request, CancellationToken cancellationToken = default)
@@ -71,7 +67,7 @@ public sealed partial class MeshWorkerGrain(SiloIdentity self, DataPlanePeers pe
         return Task.Run(() =>
         {
             using var lease = loaded.Enter(cancellationToken);
-            return StageCheckpoints.Save(loaded.Job, loaded.Stage, loaded.Runner, request, hook, lease.Token);
+            return StageCheckpoints.Save(loaded.Job, loaded.Stages, self.Address, request, hook, lease.Token);
         }, cancellationToken);
     }
 
@@ -82,7 +78,7 @@ public sealed partial class MeshWorkerGrain(SiloIdentity self, DataPlanePeers pe
         return Task.Run(() =>
         {
             using var lease = loaded.Enter(cancellationToken);
-            return StageCheckpoints.Restore(loaded.Job, loaded.Stage, loaded.Runner, request);
+            return StageCheckpoints.Restore(loaded.Job, loaded.Stages, self.Address, request);
         }, cancellationToken);
     }
 
@@ -113,21 +109,18 @@ public sealed partial class MeshWorkerGrain(SiloIdentity self, DataPlanePeers pe
         return loaded ?? throw new AlpaException($"silo {self.Address} has no program of job {jobId}; load it first");
     }
 
-    private static Planner.Graph.Graph ModelZoo(ClusterJob job) => Planner.Models.ModelZoo.Get(job.Model).Build();
-
     /// <summary>
     /// A loaded job. Calls on it hold a lease; releasing the job cancels the calls in flight (a step stuck on a
-    /// dead peer stops at once instead of at its deadline) and frees the runner when the last lease ends.
+    /// dead peer stops at once instead of at its deadline) and frees its stages when the last lease ends.
     /// </summary>
-    private sealed class LoadedJob(ClusterJob job, int stage, PipelineStepRunner runner, SyntheticData data)
+    private sealed class LoadedJob(ClusterJob job, ClusterStages stages, SyntheticData data)
     {
         private readonly CancellationTokenSource _stop = new();
         private int _leases;
         private bool _released;
 
         public ClusterJob Job => job;
-        public int Stage => stage;
-        public PipelineStepRunner Runner => runner;
+        public ClusterStages Stages => stages;
         public SyntheticData Data => data;
 
         public Lease Enter(CancellationToken cancellationToken)
@@ -160,7 +153,7 @@ public sealed partial class MeshWorkerGrain(SiloIdentity self, DataPlanePeers pe
                 free = _released && _leases == 0;
             }
             if (!free) return;
-            runner.Dispose();
+            stages.Dispose();
             _stop.Dispose();
         }
 

@@ -31,17 +31,30 @@ public sealed class PlannerGrain(IGrainFactory grains, MembershipView view) : IP
         foreach (var silo in request.Silos)
             if (view.ActiveRow(silo) is null) throw new AlpaException($"plan: silo {silo} is not active in the cluster membership");
         var profile = new List<string>();
-        var cluster = request.ClusterJson is { } given ? ClusterJson.Parse(given)
+        var given = request.PlanJson is { } text ? Planner.Plans.PlanJson.Read(text) : null;
+        var cluster = request.ClusterJson is { } spec ? ClusterJson.Parse(spec)
+            : given is not null ? ClusterJob.Cluster(request.Silos.Count, await DevicesAsync(request.Silos, cancellationToken).ConfigureAwait(false))
             : await ProfileAsync(request.Silos, profile, cancellationToken).ConfigureAwait(false);
         if (cluster.Hosts != request.Silos.Count)
             throw new AlpaException($"plan: the cluster spec has {cluster.Hosts} host(s) for {request.Silos.Count} silo(s)");
         var clusterJson = ClusterJson.Write(cluster);
-        var key = $"{request.Model}|{request.Microbatches}|{string.Join(",", request.Silos)}|{clusterJson}";
+        var key = $"{request.Model}|{request.Microbatches}|{request.Stages}|{string.Join(",", request.Silos)}|{clusterJson}|{request.PlanJson}";
         if (_cache.TryGetValue(key, out var cached)) return cached with { FromCache = true, Profile = profile };
-        var (plan, siloOfStage) = ClusterJob.PlanPerSilo(request.Model, cluster, request.Silos, request.Microbatches);
-        var reply = new PlanReply(Planner.Plans.PlanJson.Write(plan), false, clusterJson, siloOfStage, cluster.DevicesPerHost, plan.StepSeconds, profile);
+        var plan = ClusterJob.MakePlan(request.Model, cluster, request.Microbatches, new ClusterLayout { Stages = request.Stages, Plan = given });
+        var reply = new PlanReply(Planner.Plans.PlanJson.Write(plan), false, clusterJson, request.Silos, cluster.DevicesPerHost, plan.StepSeconds, profile);
         _cache[key] = reply;
         return reply;
+    }
+
+    /// <summary>The device count every silo reports (a given plan is checked against it); silos with different counts are refused.</summary>
+    private async Task<int> DevicesAsync(IReadOnlyList<string> silos, CancellationToken token)
+    {
+        var counts = new List<(string Silo, int Devices)>();
+        foreach (var silo in silos)
+            counts.Add((silo, (await grains.GetGrain<IMeshWorkerGrain>(silo).GetInfoAsync(token).ConfigureAwait(false)).Devices.Count));
+        if (counts.Select(c => c.Devices).Distinct().Count() != 1)
+            throw new AlpaException($"plan: the silos have different device counts ({string.Join(", ", counts.Select(c => $"{c.Silo}: {c.Devices}"))}); a cluster job needs equal ones");
+        return counts[0].Devices;
     }
 
     /// <summary>Measures the silos' devices and links and combines them; <paramref name="notes"/> gets one line per measurement.</summary>

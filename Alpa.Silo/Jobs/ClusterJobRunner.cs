@@ -31,10 +31,10 @@ public sealed class ClusterJobRunner(SiloIdentity self, MembershipView view, IGr
         var (cluster, plan) = await Task.Run(() => Plan(job, silos), cancellationToken).ConfigureAwait(false);
         var model = ModelZoo.Get(cluster.Model).Build();
         var jobPlan = PipelineJobs.ToJobPlan(plan, d => ClusterJobView.DeviceName(silos[d / cluster.DevicesPerSilo], d, cluster.DevicesPerSilo),
-            s => cluster.SiloOfStage[s]);
+            s => string.Join("+", cluster.SilosOfStage(s)));
         progress.Planned(jobPlan, model.Inputs.Any(n => n.Name == "tokens") ? "tokens" : "samples");
         logger.LogInformation("job {Job}: {Model} in {Stages} stage(s) on silos {Silos}, {Microbatches} microbatches, {Steps} steps",
-            job.JobId, cluster.Model, plan.Stages.Count, string.Join(", ", cluster.SiloOfStage), plan.Microbatches, job.Spec.Steps);
+            job.JobId, cluster.Model, plan.Stages.Count, string.Join(", ", cluster.WorkerSilos), plan.Microbatches, job.Spec.Steps);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         string? diverged = null;
         var result = await DriverClient.RunAsync(grains, cluster, step =>

@@ -66,7 +66,7 @@ public sealed class ChaosRecoveryTests(ITestOutputHelper output)
             output.WriteLine(cluster.Logs());
             throw;
         }
-        output.WriteLine($"seed {seed}: finished in {clock.Elapsed.TotalSeconds:F1} s on {string.Join(", ", result.FinalJob.SiloOfStage)}");
+        output.WriteLine($"seed {seed}: finished in {clock.Elapsed.TotalSeconds:F1} s on {string.Join(", ", result.FinalJob.WorkerSilos)}");
         foreach (var r in result.Recoveries)
             output.WriteLine($"  dead {string.Join(",", r.DeadSilos)} at step {r.FailedAtStep}, restored {r.RestoredStep} on {r.Silos.Count} silo(s): wait {r.WaitSeconds:F2} s, re-plan {r.ReplanSeconds:F2} s, restore {r.RestoreSeconds:F2} s, first step {r.FirstStepSeconds:F2} s");
 
@@ -76,7 +76,7 @@ public sealed class ChaosRecoveryTests(ITestOutputHelper output)
         Assert.Equal([[job[1]], [spares[0]], [job[2]]], deaths.Select(r => r.DeadSilos.ToArray()));
         Assert.All(result.Recoveries, r => Assert.True(r.LostSteps is >= 0 and <= Every, $"{r.LostSteps} steps lost after {string.Join(",", r.DeadSilos)} died"));
         Assert.Equal((8L, 12L), (deaths[1].RestoredStep, deaths[2].RestoredStep));
-        Assert.Equal([job[0], spares[1]], result.FinalJob.SiloOfStage);
+        Assert.Equal([job[0], spares[1]], result.FinalJob.WorkerSilos);
         Assert.Equal(Steps, CheckpointStore.Committed(directory)[0].Step);
 
         var final = Checkpoint.Open(CheckpointStore.Committed(directory)[0].Path);

@@ -32,13 +32,15 @@ public sealed class ConnectTrainingTests(ITestOutputHelper output)
         output.WriteLine(stderr);
         Assert.True(code == 0, $"train --connect exited {code}: {stderr}");
         var json = JsonDocument.Parse(stdout).RootElement;
-        var stageSilos = json.GetProperty("silo_of_stage").EnumerateArray().Select(e => e.GetString()!).ToArray();
+        var stageSilos = json.GetProperty("silos_of_stage").EnumerateArray().Select(e => Assert.Single(e.EnumerateArray()).GetString()!).ToArray();
         Assert.Equal(addresses.Order(), stageSilos.Order());
         Assert.Equal(addresses[0], json.GetProperty("driver_silo").GetString());
         Assert.True(json.GetProperty("predicted_step_seconds").GetDouble() > 0);
         Assert.Equal(3, json.GetProperty("losses").GetArrayLength());
         var diff = json.GetProperty("max_loss_rel_diff").GetDouble();
         Assert.True(diff <= 1e-4, $"loss differs from one device by {diff:E2}");
+        var parameters = json.GetProperty("max_param_rel_diff").GetDouble();
+        Assert.True(parameters <= 1e-4, $"parameters differ from one device by {parameters:E2} ({json.GetProperty("worst_param").GetString()})");
         foreach (var k in new[] { 1, 2, 3 }) Assert.Contains($"step {k}/3: loss", stderr);
         foreach (var a in addresses) Assert.Contains($"{a}: 1 device(s), GEMM", stderr);
         Assert.Contains($"{stageSilos[0]} → {stageSilos[1]}: latency", stderr);

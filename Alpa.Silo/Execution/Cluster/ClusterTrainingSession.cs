@@ -9,8 +9,8 @@ namespace Alpa.Silo.Execution.Cluster;
 /// <param name="Loss">Loss of the step (reported by the last stage).</param>
 /// <param name="Seconds">Wall time of the step as the session saw it (all stages, including the calls).</param>
 /// <param name="ItemsPerSecond">Tokens (or samples, for models without a <c>tokens</c> input) per second of this step.</param>
-/// <param name="StageSeconds">Seconds each stage's worker spent in the step (its own measurement).</param>
-/// <param name="Replies">Every stage's reply (peak memory, timed instructions on the driver's clock).</param>
+/// <param name="StageSeconds">Seconds each worker (one per silo of <see cref="ClusterJob.WorkerSilos"/>) spent in the step (its own measurement).</param>
+/// <param name="Replies">Every worker's reply (peak memory, timed instructions on the driver's clock).</param>
 public sealed record ClusterStepRecord(long Step, double Loss, double Seconds, double ItemsPerSecond, IReadOnlyList<double> StageSeconds,
                                        IReadOnlyList<StepReply>? Replies = null);
 
@@ -37,11 +37,13 @@ public sealed record ClusterSessionOptions
     public TimeSpan WatchInterval { get; init; } = TimeSpan.FromMilliseconds(250);
     /// <summary>Tokens (or samples) one step trains on, for <see cref="ClusterStepRecord.ItemsPerSecond"/>; 0 = report 0.</summary>
     public long ItemsPerStep { get; init; }
+    /// <summary>Read every parameter block from the workers after the last step, before the job is freed (for <c>--check</c>; see <see cref="ClusterTrainingSession.Parameters"/>).</summary>
+    public bool ReadParameters { get; init; }
 }
 
 /// <summary>
-/// The step loop of a <see cref="ClusterJob"/> (hosted by the DriverGrain): ships the job to every
-/// stage's mesh worker once, runs steps <see cref="ClusterSessionOptions.FirstStep"/> … Steps − 1 (one call
+/// The step loop of a <see cref="ClusterJob"/> (hosted by the DriverGrain): ships the job to the mesh worker
+/// of every silo that runs a stage (or a part of a stage mesh) once, runs steps <see cref="ClusterSessionOptions.FirstStep"/> … Steps − 1 (one call
 /// per worker per step), reports each step through <see cref="ClusterSessionOptions.OnStep"/>, and fails
 /// the job with a <see cref="ClusterJobException"/> naming the silo when a worker call fails or membership
 /// stops listing one of the job's silos. <see cref="RequestStop"/> stops after the current step; the token aborts it. The job's buffers are
@@ -56,6 +58,9 @@ public sealed class ClusterTrainingSession(IGrainFactory grains, ClusterJob job,
     private volatile bool _stopRequested;
 
     public ClusterJob Job => job;
+
+    /// <summary>The workers' parameter blocks after the last step when <see cref="ClusterSessionOptions.ReadParameters"/> asked for them; else null.</summary>
+    public IReadOnlyList<ParameterBlock>? Parameters { get; private set; }
 
     /// <summary>Whether <see cref="RequestStop"/> was called.</summary>
     public bool StopRequested => _stopRequested;
@@ -85,6 +90,8 @@ public sealed class ClusterTrainingSession(IGrainFactory grains, ClusterJob job,
                 var record = await RunStepAsync(step, cancellationToken).ConfigureAwait(false);
                 if (_options.OnStep is { } onStep) await onStep(record, cancellationToken).ConfigureAwait(false);
             }
+            if (_options.ReadParameters && step == job.Steps)
+                await Watched(async token => Parameters = await _driver.ReadBlocksAsync(token).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
             return History;
         }
         catch (ClusterJobException e)
@@ -107,7 +114,7 @@ public sealed class ClusterTrainingSession(IGrainFactory grains, ClusterJob job,
         await Watched(async token => replies = await _driver.RunStepRepliesAsync(step, token).ConfigureAwait(false), cancellationToken)
             .ConfigureAwait(false);
         var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-        var record = new ClusterStepRecord(step + 1, replies[^1].Loss, seconds, _options.ItemsPerStep / Math.Max(seconds, 1e-9), [.. replies.Select(r => r.Seconds)], replies);
+        var record = new ClusterStepRecord(step + 1, ClusterJobDriver.Loss(replies), seconds, _options.ItemsPerStep / Math.Max(seconds, 1e-9), [.. replies.Select(r => r.Seconds)], replies);
         lock (_lock) _history.Add(record);
         return record;
     }
@@ -136,10 +143,9 @@ public sealed class ClusterTrainingSession(IGrainFactory grains, ClusterJob job,
         while (true)
         {
             await Task.Delay(_options.WatchInterval, token).ConfigureAwait(false);
-            for (var s = 0; s < job.SiloOfStage.Count; s++)
+            for (var s = 0; s < job.ReadPlan().Stages.Count; s++)
             {
-                var silo = job.SiloOfStage[s];
-                if (!isActive(silo))
+                if (job.SilosOfStage(s).FirstOrDefault(silo => !isActive(silo)) is { } silo)
                     throw new ClusterJobException($"job {job.JobId} failed: silo {silo} (stage {s}) is no longer active in the cluster membership") { Silo = silo, Stage = s };
             }
         }

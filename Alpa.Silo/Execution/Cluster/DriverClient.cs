@@ -1,16 +1,19 @@
 using Alpa.Client.Contracts;
 using Alpa.Client.Transport;
+using Alpa.Kernels;
 
 namespace Alpa.Silo.Execution.Cluster;
 
-/// <summary>The finished job as its driver reported it: final status, every step, and the job's events.</summary>
-public sealed record DriverRunResult(JobStatus Status, IReadOnlyList<DriverStep> Steps, IReadOnlyList<string> Events);
+/// <summary>The finished job as its driver reported it: final status, every step, the job's events, and the final parameters when asked for.</summary>
+public sealed record DriverRunResult(JobStatus Status, IReadOnlyList<DriverStep> Steps, IReadOnlyList<string> Events,
+                                     IReadOnlyDictionary<string, HostTensor>? Parameters = null);
 
 /// <summary>
 /// The client's side of a job driven by a <see cref="IDriverGrain"/>: starts the driver, streams its
 /// steps to <c>onStep</c> as they finish (long polls), and returns when the job ends. A failed job
 /// throws <see cref="ClusterJobException"/> with the driver's error (it names the silo); a driver that
-/// stops answering (its silo died) throws one naming the driver's silo.
+/// stops answering (its silo died) throws one naming the driver's silo. With <c>readParameters</c> the driver
+/// reads every parameter from the workers after the last step and the result carries them (for <c>--check</c>).
 /// </summary>
 public static class DriverClient
 {
@@ -18,12 +21,12 @@ public static class DriverClient
     public static TimeSpan PollWait { get; } = TimeSpan.FromSeconds(5);
 
     public static async Task<DriverRunResult> RunAsync(IGrainFactory grains, ClusterJob job, Action<DriverStep>? onStep = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default, bool readParameters = false)
     {
         ArgumentNullException.ThrowIfNull(grains);
         ArgumentNullException.ThrowIfNull(job);
         var driver = grains.GetGrain<IDriverGrain>(job.JobId);
-        var status = await driver.StartAsync(new StartJobRequest(job.JobId, job.ToJson()), cancellationToken).ConfigureAwait(false);
+        var status = await driver.StartAsync(new StartJobRequest(job.JobId, job.ToJson(), readParameters), cancellationToken).ConfigureAwait(false);
         using var cancel = cancellationToken.Register(() => _ = driver.CancelAsync(CancellationToken.None));
         var steps = new List<DriverStep>();
         while (true)
@@ -46,7 +49,9 @@ public static class DriverClient
             if (!status.IsFinal) continue;
             if (status.State == "failed")
                 throw new ClusterJobException(status.Error ?? $"job {job.JobId} failed", null) { Silo = status.FailedSilo };
-            return new DriverRunResult(status, steps, progress.Events);
+            if (!readParameters || status.State != "done") return new DriverRunResult(status, steps, progress.Events);
+            var blocks = await driver.ReadParametersAsync(cancellationToken).ConfigureAwait(false);
+            return new DriverRunResult(status, steps, progress.Events, ClusterChecks.Assemble(blocks.Blocks));
         }
     }
 }

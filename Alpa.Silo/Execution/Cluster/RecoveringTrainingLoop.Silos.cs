@@ -65,8 +65,8 @@ public sealed partial class RecoveringTrainingLoop
     /// <summary>The job's silos that still answer (and other live silos after them), and those that do not.</summary>
     private async Task<(List<string> Alive, List<string> Dead)> SurvivorsAsync(ClusterJob job, CancellationToken cancellationToken)
     {
-        var (live, _) = await LiveSilosAsync(job.SiloOfStage, cancellationToken).ConfigureAwait(false);
-        var dead = job.SiloOfStage.Where(s => !live.Contains(s, StringComparer.Ordinal)).Distinct(StringComparer.Ordinal).ToList();
+        var (live, _) = await LiveSilosAsync(job.WorkerSilos, cancellationToken).ConfigureAwait(false);
+        var dead = job.WorkerSilos.Where(s => !live.Contains(s, StringComparer.Ordinal)).Distinct(StringComparer.Ordinal).ToList();
         return (live, dead);
     }
 

@@ -41,14 +41,14 @@ public sealed partial class RecoveringTrainingLoop(IGrainFactory grains, Func<Ca
             try
             {
                 await driver.LoadAsync(cancellationToken).ConfigureAwait(false);
-                Emit("planned", _done, $"job {job.JobId}: {job.SiloOfStage.Count} stage(s) on {string.Join(", ", job.SiloOfStage)}");
+                Emit("planned", _done, $"job {job.JobId}: {job.WorkerSilos.Count} stage(s) on {string.Join(", ", job.WorkerSilos)}");
                 var restore = Stopwatch.StartNew();
                 if (attempt > 0 || options.Resume) _done = await RestoreAsync(driver, required: attempt == 0, cancellationToken).ConfigureAwait(false);
                 if (attempt == 0) start = _done;
-                if (_recovering is { } recovering) _recovering = recovering with { Silos = job.SiloOfStage, RestoredStep = _done, ReplanSeconds = plan.Elapsed.TotalSeconds - restore.Elapsed.TotalSeconds, RestoreSeconds = restore.Elapsed.TotalSeconds };
+                if (_recovering is { } recovering) _recovering = recovering with { Silos = job.WorkerSilos, RestoredStep = _done, ReplanSeconds = plan.Elapsed.TotalSeconds - restore.Elapsed.TotalSeconds, RestoreSeconds = restore.Elapsed.TotalSeconds };
                 await StepsAsync(driver, cancellationToken).ConfigureAwait(false);
                 await driver.ReleaseAsync(cancellationToken).ConfigureAwait(false);
-                Emit("finished", _done, $"finished {_done} steps on {job.SiloOfStage.Count} silo(s) after {_recoveries.Count} recovery(ies)");
+                Emit("finished", _done, $"finished {_done} steps on {job.WorkerSilos.Count} silo(s) after {_recoveries.Count} recovery(ies)");
                 return new RecoveringTrainingResult(_losses, job, _recoveries, _saved, start);
             }
             catch (Exception e) when (e is ClusterJobException && options.Recover && !cancellationToken.IsCancellationRequested)
@@ -104,7 +104,7 @@ public sealed partial class RecoveringTrainingLoop(IGrainFactory grains, Func<Ca
             try
             {
                 await driver.RestoreShardsAsync(path, cancellationToken).ConfigureAwait(false);
-                Emit("restored", step, $"restored step {step} from {path} on {driver.Job.SiloOfStage.Count} silo(s)");
+                Emit("restored", step, $"restored step {step} from {path} on {driver.Job.WorkerSilos.Count} silo(s)");
                 return step;
             }
             catch (ClusterJobException e)

@@ -1,6 +1,8 @@
 using Alpa.Kernels;
+using Alpa.Planner.Cluster;
 using Alpa.Planner.Pipeline;
 using Alpa.Planner.Plans;
+using Alpa.Planner.Sharding;
 using Alpa.Silo.Execution.Spmd;
 
 namespace Alpa.Silo.Execution.Pipeline;
@@ -8,37 +10,56 @@ namespace Alpa.Silo.Execution.Pipeline;
 /// <summary>One tile of a boundary tensor on its way: which tensor, which tile of its resharding plan, the values.</summary>
 public sealed record BoundaryTile(string Name, int Tile, HostTensor Data);
 
+/// <summary>What routes to and from a stage need of it: its logical mesh and the specs of its boundary tensors.</summary>
+/// <param name="Mesh">The stage's logical mesh.</param>
+/// <param name="Specs">Spec of every tensor the stage sends or receives, by node name (as its lowering holds or reads it).</param>
+public sealed record StageLayout(LogicalMesh Mesh, IReadOnlyDictionary<string, ShardingSpec> Specs)
+{
+    public ShardingSpec SpecOf(string name) =>
+        Specs.TryGetValue(name, out var s) ? s : throw new ExecutionException($"the stage has no boundary spec for '{name}'") { Field = name };
+}
+
 /// <summary>
 /// Cross-mesh resharding of every boundary tensor of a job [Alpa §6]: for each (tensor, source stage,
 /// destination stage) the tile plan of <see cref="CrossMeshResharding"/> from the tensor's spec on the
-/// source mesh to the spec the destination stage's lowering reads. Planned once per job; a SEND cuts
-/// each tile out of the owning source device's shard, a RECV writes every tile into each receiving
-/// device's shard. Every receiver gets its own copy (no local all-gather: in one process each tile
-/// crosses no network).
+/// source mesh to the spec the destination stage's lowering reads. Planned once per job from every
+/// stage's <see cref="StageLayout"/>; only the stages run here (<c>local</c>) need a runtime. A SEND cuts
+/// each tile out of the owning source device's shard (the tiles whose source device runs here), a RECV
+/// writes every tile into each receiving device's shard that runs here. Every receiver gets its own copy
+/// (no local all-gather).
 /// </summary>
 public sealed class BoundaryRoutes
 {
     private readonly Dictionary<(string Name, int From, int To), ReshardingPlan> _plans = [];
     private readonly Plan _plan;
-    private readonly IReadOnlyList<StageRuntime> _stages;
+    private readonly IReadOnlyDictionary<int, StageRuntime> _local;
 
+    /// <summary>Routes of a job whose stages all run in this process.</summary>
     public BoundaryRoutes(Plan plan, IReadOnlyList<StageRuntime> stages)
+        : this(plan, [.. stages.Select(s => s.Stage)], [.. stages.Select(s => s.Layout)], stages.ToDictionary(s => s.Stage.Stage))
+    {
+    }
+
+    /// <param name="stages">Every stage graph of the job.</param>
+    /// <param name="layouts">Every stage's layout (from its lowering, here or on the silo that runs it).</param>
+    /// <param name="local">The runtimes of the stages (or parts of stages) this process runs, by stage.</param>
+    public BoundaryRoutes(Plan plan, IReadOnlyList<StageGraph> stages, IReadOnlyList<StageLayout> layouts, IReadOnlyDictionary<int, StageRuntime> local)
     {
         ArgumentNullException.ThrowIfNull(plan);
         ArgumentNullException.ThrowIfNull(stages);
-        (_plan, _stages) = (plan, stages);
+        ArgumentNullException.ThrowIfNull(layouts);
+        (_plan, _local) = (plan, local);
         var hosts = CrossMeshResharding.HostMap(plan.Cluster);
         foreach (var to in stages)
-            foreach (var t in to.Stage.Received)
+            foreach (var t in to.Received)
             {
-                var from = stages[t.FromStage];
-                var node = to.Stage.Graph[t.Name];
+                var node = to.Graph[t.Name];
                 _plans[(t.Name, t.FromStage, t.ToStage)] = CrossMeshResharding.Plan(new ReshardingRequest
                 {
                     Shape = node.Shape,
                     ElementBytes = 4,
-                    Source = ReshardingSide.Of(from.SpecOf(t.Name), from.Mesh, plan.Stages[t.FromStage].Devices),
-                    Destination = ReshardingSide.Of(to.SpecOf(t.Name), to.Mesh, plan.Stages[t.ToStage].Devices),
+                    Source = ReshardingSide.Of(layouts[t.FromStage].SpecOf(t.Name), layouts[t.FromStage].Mesh, plan.Stages[t.FromStage].Devices),
+                    Destination = ReshardingSide.Of(layouts[t.ToStage].SpecOf(t.Name), layouts[t.ToStage].Mesh, plan.Stages[t.ToStage].Devices),
                     HostOfDevice = hosts,
                     LocalAllGather = false,
                 });
@@ -48,11 +69,14 @@ public sealed class BoundaryRoutes
     /// <summary>Bytes moved between distinct devices per step by every route (activations and gradients, all microbatches).</summary>
     public long BytesPerStep => _plans.Values.Sum(p => p.BytesSent) * _plan.Microbatches;
 
-    /// <summary>The tiles of a bundle that stage <paramref name="from"/> sends to stage <paramref name="to"/>.</summary>
+    /// <summary>Device ids that receive tile <paramref name="tile"/> of <paramref name="name"/> on its way from stage <paramref name="from"/> to <paramref name="to"/>.</summary>
+    public IReadOnlyList<int> Receivers(string name, int from, int to, int tile) => Route(name, from, to).Tiles[tile].Receivers;
+
+    /// <summary>The tiles of a bundle that stage <paramref name="from"/> sends to stage <paramref name="to"/> whose source device runs here.</summary>
     public IReadOnlyList<BoundaryTile> Cut(int from, int to, ShardBundle bundle)
     {
         ArgumentNullException.ThrowIfNull(bundle);
-        var stage = _stages[from];
+        var stage = Local(from);
         var devices = _plan.Stages[from].Devices;
         var tiles = new List<BoundaryTile>();
         foreach (var (name, shards) in bundle.Tensors)
@@ -63,19 +87,21 @@ public sealed class BoundaryRoutes
             {
                 var tile = route.Tiles[i];
                 var rank = Rank(devices, tile.Source);
-                host[rank] ??= stage.Devices[rank].CopyToHost(shards[rank]);
+                var k = stage.LocalIndex(rank);
+                if (k < 0) continue;
+                host[k] ??= stage.Devices[k].CopyToHost(shards[k]);
                 var origin = stage.BlockOffsets(name, rank);
-                tiles.Add(new BoundaryTile(name, i, ShardLayout.Region(host[rank]!, Relative(tile.Offset, origin), [.. tile.Shape])));
+                tiles.Add(new BoundaryTile(name, i, ShardLayout.Region(host[k]!, Relative(tile.Offset, origin), [.. tile.Shape])));
             }
         }
         return tiles;
     }
 
-    /// <summary>Assembles received tiles into the destination stage's shards.</summary>
+    /// <summary>Assembles received tiles into the shards of the destination stage's devices that run here.</summary>
     public ShardBundle Join(int from, int to, IReadOnlyList<BoundaryTile> tiles)
     {
         ArgumentNullException.ThrowIfNull(tiles);
-        var stage = _stages[to];
+        var stage = Local(to);
         var devices = _plan.Stages[to].Devices;
         var result = new Dictionary<string, Tensor[]>(StringComparer.Ordinal);
         foreach (var group in tiles.GroupBy(t => t.Name))
@@ -88,13 +114,17 @@ public sealed class BoundaryRoutes
                 foreach (var receiver in tile.Receivers)
                 {
                     var rank = Rank(devices, receiver);
-                    ShardLayout.Place(t.Data, local[rank], Relative(tile.Offset, stage.BlockOffsets(group.Key, rank)));
+                    var k = stage.LocalIndex(rank);
+                    if (k >= 0) ShardLayout.Place(t.Data, local[k], Relative(tile.Offset, stage.BlockOffsets(group.Key, rank)));
                 }
             }
-            result[group.Key] = [.. local.Select((h, r) => stage.Devices[r].Upload(h))];
+            result[group.Key] = [.. local.Select((h, k) => stage.Devices[k].Upload(h))];
         }
         return new ShardBundle(result);
     }
+
+    private StageRuntime Local(int stage) =>
+        _local.TryGetValue(stage, out var r) ? r : throw new ExecutionException($"stage {stage} does not run in this process");
 
     private ReshardingPlan Route(string name, int from, int to) =>
         _plans.TryGetValue((name, from, to), out var p) ? p : throw new ExecutionException($"no route for '{name}' from stage {from} to stage {to}");

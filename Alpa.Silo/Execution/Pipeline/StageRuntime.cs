@@ -43,11 +43,12 @@ public sealed class StageRuntime : IDisposable
     private readonly Dictionary<string, Tensor[]> _accumulated = new(StringComparer.Ordinal);
     private int _accumulatedMicrobatches;
 
-    public StageRuntime(StageGraph stage, IntraResult plan, ulong seed)
+    /// <param name="placement">The ranks of the stage mesh this process runs (a mesh spanning silos); default: all of them.</param>
+    public StageRuntime(StageGraph stage, IntraResult plan, ulong seed, MeshPlacement? placement = null)
     {
         ArgumentNullException.ThrowIfNull(stage);
         _stage = stage;
-        _exec = new SpmdExecutor(stage.Graph, plan, seed);
+        _exec = new SpmdExecutor(stage.Graph, plan, seed, placement: placement);
         _received = stage.Received.Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
         var nodes = stage.Graph.Nodes.Where(n => !n.IsLeaf).ToList();
         _forward = [.. nodes.Where(n => n.Phase == Phase.Forward).Select(n => n.Id)];
@@ -143,6 +144,22 @@ public sealed class StageRuntime : IDisposable
     /// <summary>The spec this stage holds (or reads) a tensor in.</summary>
     public Planner.Sharding.ShardingSpec SpecOf(string name) => _exec.Program[_stage.Graph[name].Id].Strategy.Output;
 
+    /// <summary>Mesh ranks this process runs, by local index (all ranks unless the mesh spans silos).</summary>
+    public IReadOnlyList<int> Ranks => _exec.Communicator.Ranks;
+
+    /// <summary>The local index of mesh rank <paramref name="rank"/>, or −1 when another silo runs it.</summary>
+    public int LocalIndex(int rank)
+    {
+        var ranks = Ranks;
+        for (var k = 0; k < ranks.Count; k++)
+            if (ranks[k] == rank) return k;
+        return -1;
+    }
+
+    /// <summary>The mesh and the specs of the stage's boundary tensors (what routes to and from it need).</summary>
+    public StageLayout Layout => new(Mesh, _stage.Sent.Concat(_stage.Received).Select(t => t.Name).Distinct()
+        .ToDictionary(n => n, SpecOf, StringComparer.Ordinal));
+
     /// <summary>Where rank <paramref name="rank"/>'s block of a tensor starts, per dim.</summary>
     public long[] BlockOffsets(string name, int rank)
     {
@@ -151,7 +168,7 @@ public sealed class StageRuntime : IDisposable
         return ShardLayout.Offsets(spec, Mesh, rank, ShardLayout.LocalShape(node.Shape, spec, Mesh));
     }
 
-    /// <summary>Zeroed host shards of a tensor in this stage's layout, one per rank.</summary>
+    /// <summary>Zeroed host shards of a tensor in this stage's layout, one per local rank.</summary>
     public HostTensor[] LocalShards(string name)
     {
         var node = _stage.Graph[name];

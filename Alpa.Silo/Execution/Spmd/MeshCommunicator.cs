@@ -18,14 +18,28 @@ namespace Alpa.Silo.Execution.Spmd;
 public sealed record CollectiveRecord(string Tensor, CollectiveKind Kind, int Axes, long LogicalBytes, long SentBytesPerDevice, string Source);
 
 /// <summary>
-/// Mesh-level collectives over per-rank tensors (index = rank i·n1 + j): each call runs the group
-/// call of <see cref="ICollectives"/> for every group along the given axes and logs one
-/// <see cref="CollectiveRecord"/>.
+/// Mesh-level collectives over per-rank tensors: each call runs the group call of
+/// <see cref="ICollectives"/> for every group along the given axes that has a member here, and logs
+/// one <see cref="CollectiveRecord"/>. Arrays are indexed by <b>local</b> index k, which holds mesh
+/// rank <see cref="Rank"/>(k) (= i·n1 + j): a whole mesh in one process (<paramref name="ranks"/> null,
+/// k = rank, in-process collectives) or only this silo's ranks of a mesh spanning silos (collectives
+/// across silos, e.g. <c>ClusterCollectives</c> over the mesh's ranks, called with the local members' tensors).
 /// </summary>
-public sealed class MeshCommunicator(LogicalMesh mesh, Device[] devices, ICollectives collectives)
+public sealed class MeshCommunicator(LogicalMesh mesh, Device[] devices, ICollectives collectives, IReadOnlyList<int>? ranks = null)
 {
     private readonly List<CollectiveRecord> _log = [];
+    private readonly int[] _ranks = [.. ranks ?? Enumerable.Range(0, devices.Length)];
+    private readonly Dictionary<int, int> _local = (ranks ?? Enumerable.Range(0, devices.Length)).Select((r, k) => (r, k)).ToDictionary(x => x.r, x => x.k);
     private long _collectiveTicks;
+
+    /// <summary>Mesh rank held at local index <paramref name="local"/>.</summary>
+    public int Rank(int local) => _ranks[local];
+
+    /// <summary>Mesh ranks of this process, by local index.</summary>
+    public IReadOnlyList<int> Ranks => _ranks;
+
+    /// <summary>True when every rank of the mesh lives in this process.</summary>
+    public bool HoldsWholeMesh => _ranks.Length == mesh.Devices;
 
     public LogicalMesh Mesh => mesh;
     public IReadOnlyList<Device> Devices => devices;
@@ -49,7 +63,7 @@ public sealed class MeshCommunicator(LogicalMesh mesh, Device[] devices, ICollec
     {
         var t0 = Stopwatch.GetTimestamp();
         var groups = Groups(axes);
-        foreach (var g in groups) collectives.AllReduce(g, Pick(x, g), op);
+        foreach (var g in Mine(groups)) collectives.AllReduce(g, Pick(x, g), op);
         Record(tensor, CollectiveKind.AllReduce, axes, x[0].Bytes, x[0].Bytes * 2 * (groups[0].Length - 1) / groups[0].Length, source, t0);
     }
 
@@ -59,7 +73,7 @@ public sealed class MeshCommunicator(LogicalMesh mesh, Device[] devices, ICollec
         var groups = Groups(axes);
         var n = groups[0].Length;
         var y = Allocate(x, dim, n);
-        foreach (var g in groups) collectives.AllGather(g, Pick(x, g), Pick(y, g), dim);
+        foreach (var g in Mine(groups)) collectives.AllGather(g, Pick(x, g), Pick(y, g), dim);
         Record(tensor, CollectiveKind.AllGather, axes, y[0].Bytes, y[0].Bytes * (n - 1) / n, source, t0);
         return y;
     }
@@ -70,7 +84,7 @@ public sealed class MeshCommunicator(LogicalMesh mesh, Device[] devices, ICollec
         var groups = Groups(axes);
         var n = groups[0].Length;
         var y = Allocate(x, dim, 1, n);
-        foreach (var g in groups) collectives.ReduceScatter(g, Pick(x, g), Pick(y, g), dim);
+        foreach (var g in Mine(groups)) collectives.ReduceScatter(g, Pick(x, g), Pick(y, g), dim);
         Record(tensor, CollectiveKind.ReduceScatter, axes, x[0].Bytes, x[0].Bytes * (n - 1) / n, source, t0);
         return y;
     }
@@ -88,7 +102,7 @@ public sealed class MeshCommunicator(LogicalMesh mesh, Device[] devices, ICollec
             shape[concatDim] *= n;
             y[r] = devices[r].Allocate(x[r].Type, shape);
         }
-        foreach (var g in groups) collectives.AllToAll(g, Pick(x, g), Pick(y, g), splitDim, concatDim);
+        foreach (var g in Mine(groups)) collectives.AllToAll(g, Pick(x, g), Pick(y, g), splitDim, concatDim);
         Record(tensor, CollectiveKind.AllToAll, axes, x[0].Bytes * n, x[0].Bytes * (n - 1) / n, source, t0);
         return y;
     }
@@ -105,7 +119,11 @@ public sealed class MeshCommunicator(LogicalMesh mesh, Device[] devices, ICollec
         return y;
     }
 
-    private static Tensor[] Pick(Tensor[] x, int[] group) => [.. group.Select(r => x[r])];
+    /// <summary>The groups with a member in this process (the others are called by their own silos).</summary>
+    private IEnumerable<int[]> Mine(List<int[]> groups) => groups.Where(g => g.Any(_local.ContainsKey));
+
+    /// <summary>The tensors of the group's members that live here, in group order.</summary>
+    private Tensor[] Pick(Tensor[] x, int[] group) => [.. group.Where(_local.ContainsKey).Select(r => x[_local[r]])];
 
     private void Record(string tensor, CollectiveKind kind, int axes, long logical, long sent, string source, long t0)
     {

@@ -99,7 +99,7 @@ internal static class Resharder
             var shape = x[r].Shape.ToArray();
             shape[dim] /= n;
             y[r] = comm.Devices[r].Allocate(x[r].Type, shape);
-            var (i, j) = ShardLayout.Coordinates(r, mesh);
+            var (i, j) = ShardLayout.Coordinates(comm.Rank(r), mesh);
             Blocks.Extract(x[r], dim, axis == 0 ? i : j, n, y[r]);
         }
         return y;

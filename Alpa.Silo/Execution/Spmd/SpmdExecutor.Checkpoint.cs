@@ -16,6 +16,26 @@ public sealed partial class SpmdExecutor : ICheckpointable
     /// <summary>A host copy of rank <paramref name="rank"/>'s shard of a parameter or state.</summary>
     public HostTensor ReadShard(string name, int rank) => _devices[rank].CopyToHost(PersistentShards(name)[rank]);
 
+    /// <summary>
+    /// This process's blocks of a parameter or state (each distinct region once; replicas of it on other
+    /// local ranks skipped) with where each starts in the full tensor: on a mesh spanning silos, the
+    /// blocks of all silos together assemble the full value.
+    /// </summary>
+    public IReadOnlyList<(long[] Offsets, HostTensor Data)> ReadBlocks(string name)
+    {
+        var node = _graph.TryGet(name, out var n) ? n : throw new ExecutionException($"the graph has no parameter or state named '{name}'") { Field = name };
+        var shards = PersistentShards(name);
+        var spec = _program[node.Id].Strategy.Output;
+        var blocks = new List<(long[], HostTensor)>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var k = 0; k < shards.Length; k++)
+        {
+            var offsets = ShardLayout.Offsets(spec, _plan.Mesh, _comm.Rank(k), [.. shards[k].Shape]);
+            if (seen.Add(string.Join(",", offsets))) blocks.Add((offsets, _devices[k].CopyToHost(shards[k])));
+        }
+        return blocks;
+    }
+
     /// <summary>Overwrites rank <paramref name="rank"/>'s shard of a parameter or state.</summary>
     public void WriteShard(string name, int rank, HostTensor value)
     {

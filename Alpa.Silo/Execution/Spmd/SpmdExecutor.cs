@@ -39,7 +39,7 @@ public sealed partial class SpmdExecutor : IDisposable
     private readonly NodeProgram[] _program;
     private readonly CpuDevice[] _devices;
     private readonly MeshCommunicator _comm;
-    private readonly SharedMemoryCollectives _collectives;
+    private readonly ICollectives _collectives;
     private readonly Dictionary<int, Tensor[]> _persistent = [];
     private readonly bool[] _keep;
 
@@ -52,7 +52,8 @@ public sealed partial class SpmdExecutor : IDisposable
     /// name and sharding spec, this one uses instead of its own (prefill and decode programs share
     /// weights and caches). It must outlive this one.
     /// </param>
-    public SpmdExecutor(Graph graph, IntraResult plan, ulong seed, SpmdExecutor? shareWith = null)
+    /// <param name="placement">Which ranks of the mesh run here and how they reach the others; default: the whole mesh, in-process collectives.</param>
+    public SpmdExecutor(Graph graph, IntraResult plan, ulong seed, SpmdExecutor? shareWith = null, MeshPlacement? placement = null)
     {
         ArgumentNullException.ThrowIfNull(graph);
         ArgumentNullException.ThrowIfNull(plan);
@@ -62,10 +63,13 @@ public sealed partial class SpmdExecutor : IDisposable
         var mesh = plan.Mesh;
         if (shareWith is not null && !shareWith._plan.Mesh.Shape.SequenceEqual(mesh.Shape))
             throw new SpmdException($"programs that share state must run on the same mesh: ({string.Join(", ", mesh.Shape)}) vs ({string.Join(", ", shareWith._plan.Mesh.Shape)})");
+        if (shareWith is not null && placement is not null) throw new SpmdException("a program that shares another's state runs on that one's placement");
+        placement?.Validate(mesh);
+        var ranks = placement?.LocalRanks ?? shareWith?._comm.Ranks ?? [.. Enumerable.Range(0, mesh.Devices)];
         _ownsDevices = shareWith is null;
-        _devices = shareWith?._devices ?? [.. Enumerable.Range(0, mesh.Devices).Select(r => new CpuDevice(r))];
-        _collectives = new SharedMemoryCollectives(mesh.Devices);
-        _comm = new MeshCommunicator(mesh, [.. _devices], _collectives);
+        _devices = shareWith?._devices ?? [.. ranks.Select(r => new CpuDevice(r))];
+        _collectives = placement?.Collectives ?? shareWith?._collectives ?? new SharedMemoryCollectives(mesh.Devices);
+        _comm = new MeshCommunicator(mesh, [.. _devices], _collectives, ranks);
         _keep = new bool[graph.Nodes.Count];
         foreach (var o in graph.Outputs) _keep[o.Id] = true;
         if (graph.Loss is { } loss) _keep[loss.Id] = true;
@@ -96,7 +100,7 @@ public sealed partial class SpmdExecutor : IDisposable
         if (!value.Shape.AsSpan().SequenceEqual(node.Shape.AsSpan()))
             throw new ExecutionException($"'{name}' has shape {node.Shape}, the value has [{string.Join(", ", value.Shape)}]") { Field = name };
         for (var r = 0; r < shards.Length; r++)
-            _devices[r].CopyFromHost(ShardLayout.Shard(value, _program[node.Id].Strategy.Output, _plan.Mesh, r), shards[r]);
+            _devices[r].CopyFromHost(ShardLayout.Shard(value, _program[node.Id].Strategy.Output, _plan.Mesh, _comm.Rank(r)), shards[r]);
     }
 
     public Graph Graph => _graph;
@@ -124,6 +128,8 @@ public sealed partial class SpmdExecutor : IDisposable
 
     internal HostTensor Gather(Node node, Tensor[] shards)
     {
+        if (!_comm.HoldsWholeMesh)
+            throw new ExecutionException($"'{node.Name}' cannot be assembled here: this process holds ranks {string.Join(", ", _comm.Ranks)} of a mesh of {_plan.Mesh.Devices}; read the blocks (ReadBlocks) and assemble them where all are") { Field = node.Name };
         var host = shards.Select((t, r) => _devices[r].CopyToHost(t)).ToList();
         return ShardLayout.Assemble(host, node.Shape, _program[node.Id].Strategy.Output, _plan.Mesh);
     }
@@ -160,7 +166,7 @@ public sealed partial class SpmdExecutor : IDisposable
                 Outputs = outputs,
                 PeakLiveBytes = [.. _devices.Select(d => d.Memory.PeakLiveBytes)],
                 Collectives = [.. _comm.Log],
-                SentBytes = [.. Enumerable.Range(0, _devices.Length).Select(r => _collectives.Traffic(r).BytesSent)],
+                SentBytes = [.. Enumerable.Range(0, _devices.Length).Select(r => _collectives.Traffic(_comm.Rank(r)).BytesSent)],
                 NodeSeconds = seconds,
             };
         }
@@ -180,7 +186,7 @@ public sealed partial class SpmdExecutor : IDisposable
 
     /// <summary>Per-rank shards of a full host tensor in <paramref name="spec"/>.</summary>
     internal Tensor[] Upload(HostTensor full, Planner.Sharding.ShardingSpec spec) =>
-        [.. _devices.Select((d, r) => d.Upload(ShardLayout.Shard(full, spec, _plan.Mesh, r)))];
+        [.. _devices.Select((d, r) => d.Upload(ShardLayout.Shard(full, spec, _plan.Mesh, _comm.Rank(r))))];
 
     /// <summary>
     /// Evaluates one node; with <paramref name="deferCompletion"/> a node's partial sums are returned
@@ -205,7 +211,7 @@ public sealed partial class SpmdExecutor : IDisposable
             case OpKind.Parameter or OpKind.State:
                 return _persistent[node.Id];
             case OpKind.Input:
-                return [.. _devices.Select((d, r) => d.Upload(ShardLayout.Shard(inputs[node.Name], p.Strategy.Output, _plan.Mesh, r)))];
+                return [.. _devices.Select((d, r) => d.Upload(ShardLayout.Shard(inputs[node.Name], p.Strategy.Output, _plan.Mesh, _comm.Rank(r))))];
             case OpKind.Constant:
                 return [.. _devices.Select(d => Constant(node, d, p.LocalShape))];
         }
@@ -338,7 +344,7 @@ public sealed partial class SpmdExecutor : IDisposable
             }
             full = HostTensor.FromFloats(n.DType.ToElementType(), values, n.Shape.ToArray());
         }
-        return [.. _devices.Select((d, r) => d.Upload(ShardLayout.Shard(full, spec, _plan.Mesh, r)))];
+        return [.. _devices.Select((d, r) => d.Upload(ShardLayout.Shard(full, spec, _plan.Mesh, _comm.Rank(r))))];
     }
 
     private static Tensor Constant(Node node, Device device, long[] shape)

@@ -32,7 +32,7 @@ internal static class SpmdKernels
         for (var r = 0; r < y.Length; r++)
         {
             var (rows, hidden) = ((int)args[r][0].Shape[0], (int)args[r][0].Shape[1]);
-            var offset = ShardLayout.Block(table[0], r, comm.Mesh) * rows;
+            var offset = ShardLayout.Block(table[0], comm.Rank(r), comm.Mesh) * rows;
             var t = args[r][0].Floats();
             var ids = args[r][1].Ints();
             var o = y[r].Floats();
@@ -54,7 +54,7 @@ internal static class SpmdKernels
         for (var r = 0; r < y.Length; r++)
         {
             var (rows, hidden) = ((int)y[r].Shape[0], (int)y[r].Shape[1]);
-            var offset = ShardLayout.Block(spec[0], r, comm.Mesh) * rows;
+            var offset = ShardLayout.Block(spec[0], comm.Rank(r), comm.Mesh) * rows;
             var ids = args[r][0].Ints();
             var dy = args[r][1].Floats();
             var o = y[r].Floats();
@@ -231,7 +231,7 @@ internal static class SpmdKernels
     {
         var classes = (int)logits.Shape[^1];
         var spec = p.Strategy.Inputs[0];
-        return ((int)(logits.Elements / classes), classes, ShardLayout.Block(spec[spec.Rank - 1], rank, comm.Mesh) * classes);
+        return ((int)(logits.Elements / classes), classes, ShardLayout.Block(spec[spec.Rank - 1], comm.Rank(rank), comm.Mesh) * classes);
     }
 
     private static Tensor[] PerRow(Tensor[][] args, MeshCommunicator comm) =>

@@ -87,12 +87,12 @@ public static class ClusterStepBenchmarks
             var plan = await client.GetGrain<IPlannerGrain>("bench").PlanAsync(new PlanRequest(options.Model, addresses, options.Microbatches), cancellationToken)
                 .ConfigureAwait(false);
             foreach (var line in plan.Profile) progress($"  {line}");
-            var job = ClusterJob.FromPlan($"bench-{Guid.NewGuid():N}"[..16], options.Model, plan.PlanJson, plan.SiloOfStage, plan.DevicesPerSilo,
+            var job = ClusterJob.FromPlan($"bench-{Guid.NewGuid():N}"[..16], options.Model, plan.PlanJson, plan.Silos, plan.DevicesPerSilo,
                 options.Steps, 0, plan.ClusterJson);
             var run = await DriverClient.RunAsync(client, job, s => progress($"step {s.Step}/{options.Steps}: {s.Seconds * 1e3:F1} ms, loss {s.Loss:F4}"),
                 cancellationToken).ConfigureAwait(false);
             var timed = run.Steps.Skip(options.WarmupSteps).ToList();
-            var stages = Enumerable.Range(0, plan.SiloOfStage.Count).Select(s => TransportBenchmarks.Median(timed.Select(t => t.StageSeconds[s]).ToList())).ToList();
+            var stages = Enumerable.Range(0, timed.FirstOrDefault()?.StageSeconds.Count ?? 0).Select(s => TransportBenchmarks.Median(timed.Select(t => t.StageSeconds[s]).ToList())).ToList();
             var (raw, rows) = await AllReduceAsync(client, addresses, options.AllReduceBytes, progress, cancellationToken).ConfigureAwait(false);
             return new ClusterStepBenchResult(TransportBenchmarks.Machine(), DateTimeOffset.UtcNow.ToString("u", CultureInfo.InvariantCulture), uptimeBefore,
                 TransportBenchmarks.LoadAverage(), options.Model, options.Silos, plan.Profile, plan.PredictedStepSeconds,
