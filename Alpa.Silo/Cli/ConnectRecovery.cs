@@ -64,8 +64,13 @@ internal static class ConnectRecovery
             w.WriteStartArray("losses");
             foreach (var l in result.Losses.Skip((int)result.StartStep)) w.WriteNumberValue(Math.Round(l, 6));
             w.WriteEndArray();
-            w.WriteStartArray("silo_of_stage");
-            foreach (var s in job.WorkerSilos) w.WriteStringValue(s);
+            w.WriteStartArray("silos_of_stage");
+            for (var s = 0; s < job.ReadPlan().Stages.Count; s++)
+            {
+                w.WriteStartArray();
+                foreach (var silo in job.SilosOfStage(s)) w.WriteStringValue(silo);
+                w.WriteEndArray();
+            }
             w.WriteEndArray();
             w.WriteStartArray("recoveries");
             foreach (var r in result.Recoveries)

@@ -71,8 +71,9 @@ public sealed class MultiHostTests(ITestOutputHelper output)
         output.WriteLine(trainErr);
         Assert.True(trainCode == 0, $"alpa train --connect from {net.Names[0]} exited {trainCode}: {trainErr}\n{cluster.Logs()}");
         var trained = JsonDocument.Parse(trainOut).RootElement;
-        Assert.Equal(expected, trained.GetProperty("silo_of_stage").EnumerateArray().Select(e => e.GetString() ?? "").Order());
+        Assert.Equal(expected, trained.GetProperty("silos_of_stage").EnumerateArray().SelectMany(stage => stage.EnumerateArray()).Select(e => e.GetString() ?? "").Order());
         Assert.True(trained.GetProperty("max_loss_rel_diff").GetDouble() <= 1e-4, trainOut);
+        Assert.True(trained.GetProperty("max_param_rel_diff").GetDouble() <= 1e-4, trainOut);
 
         // Step 3: a long job from namespace 0; once it has run two steps, cut namespace 2's link. The silos in
         // namespaces 0 and 1 declare it dead, and the job fails naming it.
@@ -101,7 +102,7 @@ public sealed class MultiHostTests(ITestOutputHelper output)
         // Failover as far as it goes today: a new job on the two remaining silos succeeds.
         var (againCode, againOut, againErr) = await Host.RunAsync(train[0], [.. train.Skip(1), "--steps", "2", "--json"], timeout: TimeSpan.FromMinutes(3));
         Assert.True(againCode == 0, $"a new job on the remaining silos exited {againCode}: {againErr}");
-        Assert.Equal(2, JsonDocument.Parse(againOut).RootElement.GetProperty("silo_of_stage").GetArrayLength());
+        Assert.Equal(2, JsonDocument.Parse(againOut).RootElement.GetProperty("silos_of_stage").EnumerateArray().SelectMany(stage => stage.EnumerateArray()).Count());
     }
 
     private static Task<SiloProcess> StartInNamespaceAsync(TestCluster cluster, NetworkNamespaces net, int i, string ca)
