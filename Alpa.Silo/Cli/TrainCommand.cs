@@ -96,9 +96,9 @@ internal sealed class TrainCommand : ICommand
         IntraResult? plan = null;
         PipelineJob? job = null;
         if (mode == TrainMode.Pipeline) job = PipelineTraining.Prepare(args, context, spec, model, options, (ulong)seed);
-        if (mode is TrainMode.Mesh(var devices, var clusterFile))
+        if (mode is TrainMode.Mesh(var devices, var measured))
         {
-            var cluster = clusterFile is null ? LocalClusterProbe.Measure(1, devices) : ClusterArgument.Load(clusterFile, context.Err);
+            var cluster = measured ?? LocalClusterProbe.Measure(1, devices);
             plan = IntraOpPass.RunAllShapes(training, cluster).Best;
             context.Err.WriteLine($"intra-op plan on mesh ({plan.Mesh.N0}, {plan.Mesh.N1}) of {devices} CPU devices: " +
                                   $"{plan.Stats.IlpVariables} ILP columns, predicted {plan.ObjectiveSeconds * 1e3:F2} ms per step");
@@ -150,8 +150,8 @@ internal sealed class TrainCommand : ICommand
     {
         public static readonly TrainMode Single = new SingleDevice(), Pipeline = new PipelinePlan();
         public sealed record SingleDevice : TrainMode;
-        /// <summary>One mesh of <paramref name="Devices"/> devices; <paramref name="ClusterFile"/> is a measured spec from <c>alpa profile --out</c>, or null to measure now.</summary>
-        public sealed record Mesh(int Devices, string? ClusterFile = null) : TrainMode;
+        /// <summary>One mesh of <paramref name="Devices"/> devices; <paramref name="Cluster"/> is the spec read from <c>alpa profile --out</c>'s file, or null to measure now.</summary>
+        public sealed record Mesh(int Devices, Planner.Cluster.ClusterSpec? Cluster = null) : TrainMode;
         public sealed record PipelinePlan : TrainMode;
     }
 
@@ -164,7 +164,7 @@ internal sealed class TrainCommand : ICommand
         if (cluster is not null && File.Exists(cluster))
         {
             var spec = ClusterArgument.Load(cluster, TextWriter.Null);
-            return method == "intra-only" && spec.Hosts == 1 && spec.DevicesPerHost > 1 ? new TrainMode.Mesh(spec.DevicesPerHost, cluster) : TrainMode.Pipeline;
+            return method == "intra-only" && spec.Hosts == 1 && spec.DevicesPerHost > 1 ? new TrainMode.Mesh(spec.DevicesPerHost, spec) : TrainMode.Pipeline;
         }
         if (cluster is null or "local") return TrainMode.Single;
         var name = Planner.Cluster.ClusterName.Parse(cluster);
