@@ -44,8 +44,9 @@ public sealed class CrashTests(ITestOutputHelper output)
     public async Task RandomKillsNeverLeaveALoadablePartialCheckpoint()
     {
         using var f = new CheckpointFixture();
-        string[] args = [.. Train, "--steps", "40", "--checkpoint-dir", f.Directory, "--checkpoint-every", "2", "--keep", "2"];
-        var reference = Losses((await Alpa(f.Directory, null, [.. Train, "--steps", "40"])).Out);
+        // 200 steps: long enough that a kill a few checkpoints in lands before the run ends, even on a fast machine.
+        string[] args = [.. Train, "--steps", "200", "--checkpoint-dir", f.Directory, "--checkpoint-every", "2", "--keep", "2"];
+        var reference = Losses((await Alpa(f.Directory, null, [.. Train, "--steps", "200"])).Out);
         var random = new Random(2026);
         var kills = 0;
         (int Exit, string Out, string Err)? finished = null;
