@@ -145,12 +145,31 @@ public sealed partial class SiloProcess : IAsyncDisposable
         _process.Dispose();
     }
 
-    /// <summary>A TCP port that was free a moment ago on 127.0.0.1.</summary>
+    private static int _nextPort = 20_000 + Random.Shared.Next(0, 10_000);
+
+    /// <summary>
+    /// A TCP port that was free a moment ago on 127.0.0.1, taken from below the kernel's ephemeral range
+    /// (32768 and up on Linux): a silo's data plane and every outgoing connection bind ephemeral ports, so a
+    /// port handed out from that range could be taken again before the silo it was meant for binds it.
+    /// Successive calls in one process never return the same port.
+    /// </summary>
     public static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        for (var attempt = 0; attempt < 2_000; attempt++)
+        {
+            var port = 20_000 + (Interlocked.Increment(ref _nextPort) - 20_000) % 12_000;
+            try
+            {
+                using var listener = new TcpListener(IPAddress.Loopback, port);
+                listener.Start();
+                return port;
+            }
+            catch (SocketException)
+            {
+                // in use: try the next one
+            }
+        }
+        throw new AlpaException("no free TCP port on 127.0.0.1 between 20000 and 31999");
     }
 
     /// <summary>The <c>dotnet</c> executable running this process, or the one on PATH.</summary>
