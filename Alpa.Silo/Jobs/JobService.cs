@@ -234,5 +234,11 @@ public sealed class JobService(SiloIdentity self, IJobStore store, IJobRunner ru
             run.StepDone(step, timeline, devicePeakBytes);
             _ = saver.SaveAsync(force: false);
         }
+
+        public void Noted(string kind, int step, string message)
+        {
+            run.Noted(kind, step, message);
+            _ = saver.SaveAsync(force: true);
+        }
     }
 }
