@@ -15,6 +15,12 @@ namespace Alpa.Silo.Jobs;
 /// </summary>
 public sealed partial class ClusterJobRunner
 {
+    /// <summary>
+    /// How long a silo may take to answer the loop's liveness probe after a failure. Longer than membership's own probe:
+    /// a busy silo that misses it is dropped from the job's next plan (loaded test machines showed 2 s too short).
+    /// </summary>
+    private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(5);
+
     private async Task RunRecoveringAsync(JobRunContext job, IReadOnlyList<string> silos, JobCheckpoints checkpoints, IJobProgress progress,
                                           CancellationToken cancellationToken)
     {
@@ -25,7 +31,7 @@ public sealed partial class ClusterJobRunner
             Checkpoints = new ClusterCheckpointOptions { Directory = checkpoints.Directory, Every = checkpoints.Every, Keep = checkpoints.Keep },
             Recover = checkpoints.Recover, WaitForReplacement = TimeSpan.FromSeconds(checkpoints.WaitForReplacementSeconds),
             MaxRecoveries = checkpoints.MaxRecoveries, Silos = silos, MaxSilos = silos.Count, DevicesPerSilo = spec.Cluster.Devices,
-            PeakLearningRate = spec.LearningRate, ItemsPerStep = ItemsPerStep(ModelZoo.Get(spec.Model!)),
+            PeakLearningRate = spec.LearningRate, ItemsPerStep = ItemsPerStep(ModelZoo.Get(spec.Model!)), ProbeTimeout = ProbeTimeout,
         };
         logger.LogInformation("job {Job}: {Model} on silos {Silos}, checkpoints every {Every} step(s) into {Directory}, recovery {Recover}",
             job.JobId, spec.Model, string.Join(", ", silos), checkpoints.Every, checkpoints.Directory, checkpoints.Recover ? "on" : "off");

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Alpa.Client;
 using Alpa.Client.Jobs;
 using Alpa.Client.Transport;
 using Alpa.Kernels;
@@ -31,7 +32,8 @@ public sealed class ClusterJobRecoveryTests(ITestOutputHelper output)
         var addresses = new[] { cluster.Membership["static:".Length..], TestCluster.NewAddress(), TestCluster.NewAddress() };
         foreach (var a in addresses) await cluster.StartAsync(a, 1, ClusterJobsTests.Patient);
         await cluster.WaitForAsync(addresses[0], l => l.Silos.Count(s => s.Status == "active") == 3, TimeSpan.FromSeconds(30));
-        using var client = await cluster.ConnectAsync(addresses[0]);
+        // Calls of this client must finish within 10 s, submit included: the job (longer) must not inherit the submit call's deadline.
+        using var client = await AlpaClient.ConnectAsync(addresses[0], new TransportOptions { Secret = cluster.Secret, DefaultTimeout = TimeSpan.FromSeconds(10) });
         var directory = Path.Combine(cluster.Directory, "checkpoints");
 
         var refused = await Assert.ThrowsAsync<JobException>(() => client.SubmitAsync(new JobSpec
@@ -53,6 +55,7 @@ public sealed class ClusterJobRecoveryTests(ITestOutputHelper output)
         var kinds = events.Select(e => e.Kind).ToList();
         Assert.True(kinds[^1] == JobEventKinds.Finished, $"{kinds[^1]}: {events[^1].Message}\n{cluster.Logs()}");
         Assert.Equal(JobStates.Done, (await client.GetJobAsync(id)).State);
+        Assert.False(cluster.Silos[2].HasExited, $"silo {addresses[2]} exited too:\n{cluster.Silos[2].Log}");
         foreach (var kind in new[] { JobEventKinds.Checkpoint, JobEventKinds.Died, JobEventKinds.Restored, JobEventKinds.Resumed })
             Assert.Contains(kind, kinds);
         var died = events.First(e => e.Kind == JobEventKinds.Died);
@@ -74,7 +77,7 @@ public sealed class ClusterJobRecoveryTests(ITestOutputHelper output)
     }
 
     /// <summary>Follows the job's events to the end, SIGKILLing the second silo once step <paramref name="afterStep"/> is reported.</summary>
-    private async Task<List<JobEvent>> WatchKillingAsync(Alpa.Client.AlpaClient client, string id, TestCluster cluster, int afterStep)
+    private async Task<List<JobEvent>> WatchKillingAsync(AlpaClient client, string id, TestCluster cluster, int afterStep)
     {
         var clock = Stopwatch.StartNew();
         var events = new List<JobEvent>();
