@@ -36,6 +36,14 @@ internal static class JobCli
     public static string Row(JobInfo j) =>
         $"{j.Id,-14} {j.State,-10} {j.Step,6}/{j.Spec.Steps,-6} {(j.LastLoss is { } l ? l.ToString("F4", CultureInfo.InvariantCulture) : "-"),8}  {j.Silo,-21} {j.Name}";
 
+    /// <summary>One event as a line: the plan's stages, a step's loss and throughput, or the kind and its message.</summary>
+    public static string Line(JobEvent e) => e.Kind switch
+    {
+        JobEventKinds.Planned => $"planned: {e.Plan!.Method}, {e.Plan.Stages.Count} stage(s) on {string.Join(",", e.Plan.Stages.SelectMany(s => s.Devices))}",
+        JobEventKinds.Step => $"step {e.Step}: loss {e.Loss:F4}, {e.ItemsPerSecond:N0}/s",
+        _ => $"{e.Kind}{(e.Message is null ? "" : $": {e.Message}")}",
+    };
+
     public static string JobId(CommandArgs args) =>
         args.Positionals.Count == 1 ? args.Positionals[0] : throw new UsageException("give one job id, e.g. alpa status job-3f9a1c2e --connect 127.0.0.1:7000");
 }
@@ -93,12 +101,7 @@ internal sealed class SubmitCommand : ICommand
     {
         await foreach (var e in client.WatchAsync(id).ConfigureAwait(false))
         {
-            err.WriteLine(e.Kind switch
-            {
-                JobEventKinds.Planned => $"planned: {e.Plan!.Method}, {e.Plan.Stages.Count} stage(s) on {string.Join(",", e.Plan.Stages.SelectMany(s => s.Devices))}",
-                JobEventKinds.Step => $"step {e.Step}: loss {e.Loss:F4}, {e.ItemsPerSecond:N0}/s",
-                _ => $"{e.Kind}{(e.Message is null ? "" : $": {e.Message}")}",
-            });
+            err.WriteLine(JobCli.Line(e));
         }
     }
 
@@ -180,8 +183,39 @@ internal sealed class StatusCommand : ICommand
     {
         using var client = JobCli.ConnectFrom(args);
         var job = client.GetJobAsync(JobCli.JobId(args)).GetAwaiter().GetResult();
-        if (context.Json) JobCli.WriteJson(context, job);
-        else JobCli.WriteText(context.Out, job);
+        if (context.Json)
+        {
+            JobCli.WriteJson(context, job);
+            return CliApp.Ok;
+        }
+        JobCli.WriteText(context.Out, job);
+        // What a job with checkpoints went through (a silo's death, the restore, the resume); `alpa events` lists everything.
+        var notes = client.GetMetricsAsync(job.Id).GetAwaiter().GetResult().Notes;
+        foreach (var n in notes.Where(n => n.Kind != JobEventKinds.Checkpoint)) context.Out.WriteLine($"recovery    {n.Kind}: {n.Message}");
+        if (notes.LastOrDefault(n => n.Kind == JobEventKinds.Checkpoint) is { } last) context.Out.WriteLine($"checkpoint  {last.Message}");
+        return CliApp.Ok;
+    }
+}
+
+/// <summary><c>alpa events JOB --connect ADDR:PORT [--json]</c>: what the job did so far, one event a line.</summary>
+internal sealed class EventsCommand : ICommand
+{
+    public string Name => "events";
+    public string Summary => "lists a job's events: planned, steps, checkpoints, a silo's death, waiting, restored, resumed, the end";
+    public string Usage => "alpa events JOB --connect ADDR:PORT [--secret-file F] [--json]";
+    public IReadOnlyList<CliOption> Options { get; } = [JobCli.Connect, JobCli.SecretFile];
+    public (int Min, int Max) Positionals => (1, 1);
+
+    public int Run(CommandArgs args, CliContext context)
+    {
+        using var client = JobCli.ConnectFrom(args);
+        var events = client.GetEventsAsync(JobCli.JobId(args)).GetAwaiter().GetResult();
+        if (context.Json)
+        {
+            JobCli.WriteJson(context, events);
+            return CliApp.Ok;
+        }
+        foreach (var e in events) context.Out.WriteLine($"{e.Sequence,5}  {JobCli.Line(e)}");
         return CliApp.Ok;
     }
 }

@@ -66,6 +66,12 @@ public sealed class ClusterJobRecoveryTests(ITestOutputHelper output)
         var stages = addresses.Take(1).Concat(addresses.Skip(1).Order(StringComparer.Ordinal)).ToArray(); // the accepting silo first, then by address
         Assert.Equal([stages, [.. stages.Where(a => a != addresses[1])]], plans);
 
+        var status = await TestCluster.RunAlpaAsync(null, "status", id, "--connect", addresses[0], "--secret-file", cluster.SecretFile!);
+        Assert.Contains($"recovery    died: {died.Message}", status.Stdout, StringComparison.Ordinal);
+        var cliEvents = await TestCluster.RunAlpaAsync(null, "events", id, "--connect", addresses[0], "--secret-file", cluster.SecretFile!, "--json");
+        Assert.True(cliEvents.Code == 0, cliEvents.Stderr);
+        Assert.Equal(kinds, System.Text.Json.JsonDocument.Parse(cliEvents.Stdout).RootElement.EnumerateArray().Select(e => e.GetProperty("kind").GetString()));
+
         var metrics = await client.GetMetricsAsync(id);
         Assert.Equal(Enumerable.Range(1, Steps), metrics.Steps.Select(s => s.Step));
         Assert.Contains(metrics.Notes, n => n.Kind == JobEventKinds.Died);
