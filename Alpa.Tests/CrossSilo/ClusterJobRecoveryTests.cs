@@ -36,15 +36,7 @@ public sealed class ClusterJobRecoveryTests(ITestOutputHelper output)
         using var client = await AlpaClient.ConnectAsync(addresses[0], new TransportOptions { Secret = cluster.Secret, DefaultTimeout = TimeSpan.FromSeconds(10) });
         var directory = Path.Combine(cluster.Directory, "checkpoints");
 
-        var refused = await Assert.ThrowsAsync<JobException>(() => client.SubmitAsync(new JobSpec
-        {
-            Model = "gpt-tiny", Cluster = new ClusterRequest(3, 1), Checkpoints = new JobCheckpoints { Directory = directory, Every = 0 },
-        }));
-        Assert.Equal((GrainErrorKind.BadRequest, "job spec: checkpoints.every is 0; use 1 or more (steps between checkpoints)"), (refused.Kind, refused.Message));
-        var cli = await TestCluster.RunAlpaAsync(null, "submit", "--connect", addresses[0], "--secret-file", cluster.SecretFile!,
-            "--model", "gpt-tiny", "--silos", "3", "--checkpoint-dir", "relative/dir");
-        Assert.Equal(1, cli.Code);
-        Assert.StartsWith("alpa: job spec: checkpoints.directory is 'relative/dir', a relative path", cli.Stderr.Trim(), StringComparison.Ordinal);
+        await BadCheckpointSpecsAreRefusedAsync(client, cluster, directory);
 
         var id = await client.SubmitAsync(new JobSpec
         {
@@ -66,11 +58,7 @@ public sealed class ClusterJobRecoveryTests(ITestOutputHelper output)
         var stages = addresses.Take(1).Concat(addresses.Skip(1).Order(StringComparer.Ordinal)).ToArray(); // the accepting silo first, then by address
         Assert.Equal([stages, [.. stages.Where(a => a != addresses[1])]], plans);
 
-        var status = await TestCluster.RunAlpaAsync(null, "status", id, "--connect", addresses[0], "--secret-file", cluster.SecretFile!);
-        Assert.Contains($"recovery    died: {died.Message}", status.Stdout, StringComparison.Ordinal);
-        var cliEvents = await TestCluster.RunAlpaAsync(null, "events", id, "--connect", addresses[0], "--secret-file", cluster.SecretFile!, "--json");
-        Assert.True(cliEvents.Code == 0, cliEvents.Stderr);
-        Assert.Equal(kinds, System.Text.Json.JsonDocument.Parse(cliEvents.Stdout).RootElement.EnumerateArray().Select(e => e.GetProperty("kind").GetString()));
+        await CliShowsWhatHappenedAsync(cluster, id, kinds, died.Message!);
 
         var metrics = await client.GetMetricsAsync(id);
         Assert.Equal(Enumerable.Range(1, Steps), metrics.Steps.Select(s => s.Step));
@@ -80,6 +68,32 @@ public sealed class ClusterJobRecoveryTests(ITestOutputHelper output)
         output.WriteLine($"final parameters vs an uninterrupted run on {string.Join(", ", plans[^1])}: worst ‖a−b‖/‖b‖ {worst.WorstRelative:E2} ({worst.WorstTensor})");
         Assert.True(worst.WorstRelative <= 1e-4, $"{worst.WorstTensor} differs by {worst.WorstRelative:E2}");
         Assert.All(metrics.Steps.Zip(losses), p => Assert.True(Math.Abs(p.First.Loss - p.Second) <= 1e-4 * Math.Abs(p.Second), $"step {p.First.Step}: {p.First.Loss} vs {p.Second}"));
+    }
+
+    /// <summary>A checkpoint spec with a bad field is refused naming it: through the SDK, and through <c>alpa submit</c> as one line.</summary>
+    private static async Task BadCheckpointSpecsAreRefusedAsync(AlpaClient client, TestCluster cluster, string directory)
+    {
+        var address = cluster.Silos[0].Address;
+        var refused = await Assert.ThrowsAsync<JobException>(() => client.SubmitAsync(new JobSpec
+        {
+            Model = "gpt-tiny", Cluster = new ClusterRequest(3, 1), Checkpoints = new JobCheckpoints { Directory = directory, Every = 0 },
+        }));
+        Assert.Equal((GrainErrorKind.BadRequest, "job spec: checkpoints.every is 0; use 1 or more (steps between checkpoints)"), (refused.Kind, refused.Message));
+        var cli = await TestCluster.RunAlpaAsync(null, "submit", "--connect", address, "--secret-file", cluster.SecretFile!,
+            "--model", "gpt-tiny", "--silos", "3", "--checkpoint-dir", "relative/dir");
+        Assert.Equal(1, cli.Code);
+        Assert.StartsWith("alpa: job spec: checkpoints.directory is 'relative/dir', a relative path", cli.Stderr.Trim(), StringComparison.Ordinal);
+    }
+
+    /// <summary><c>alpa status</c> shows the death; <c>alpa events --json</c> lists the events the SDK saw.</summary>
+    private static async Task CliShowsWhatHappenedAsync(TestCluster cluster, string id, IReadOnlyList<string> kinds, string died)
+    {
+        var address = cluster.Silos[0].Address;
+        var status = await TestCluster.RunAlpaAsync(null, "status", id, "--connect", address, "--secret-file", cluster.SecretFile!);
+        Assert.Contains($"recovery    died: {died}", status.Stdout, StringComparison.Ordinal);
+        var cliEvents = await TestCluster.RunAlpaAsync(null, "events", id, "--connect", address, "--secret-file", cluster.SecretFile!, "--json");
+        Assert.True(cliEvents.Code == 0, cliEvents.Stderr);
+        Assert.Equal(kinds, System.Text.Json.JsonDocument.Parse(cliEvents.Stdout).RootElement.EnumerateArray().Select(e => e.GetProperty("kind").GetString()));
     }
 
     /// <summary>Follows the job's events to the end, SIGKILLing the second silo once step <paramref name="afterStep"/> is reported.</summary>
