@@ -128,26 +128,22 @@ public static class SiloHost
         var spec = options.Membership.Trim();
         if (spec == "memory")
         {
-            services.AddSingleton(new PrimaryTable(null));
             services.AddSingleton<IMembershipTable, InMemoryMembershipTable>();
         }
         else if (spec.StartsWith("static:", StringComparison.Ordinal))
         {
-            var primary = SiloEndpoint.Normalize(spec["static:".Length..]);
-            var table = primary == self.Address ? new InMemoryMembershipTable() : null;
-            services.AddSingleton(new PrimaryTable(table));
-            services.AddSingleton<IMembershipTable>(sp => table is not null ? table
-                : new RemoteMembershipTable(sp.GetRequiredService<IGrainFactory>(), primary, options.ClusterId));
+            var seeds = StaticMembershipTable.ParseSeeds(spec["static:".Length..]);
+            services.AddSingleton<IMembershipTable>(sp => new StaticMembershipTable(seeds, self, sp.GetRequiredService<IGrainFactory>(), options,
+                sp.GetRequiredService<ILogger<StaticMembershipTable>>()));
         }
         else if (spec.StartsWith("postgres:", StringComparison.Ordinal))
         {
-            services.AddSingleton(new PrimaryTable(null));
             services.AddSingleton<IMembershipTable>(new PostgresMembershipTable(spec["postgres:".Length..], options.ClusterId,
                 new ClusterAdmission(secret, options.CreateCluster)));
         }
         else
         {
-            throw new AlpaException($"--membership '{spec}' is not memory, static:ADDR:PORT or postgres:CONNSTR") { Field = "--membership" };
+            throw new AlpaException($"--membership '{spec}' is not memory, static:ADDR:PORT[,ADDR:PORT…] or postgres:CONNSTR") { Field = "--membership" };
         }
     }
 
