@@ -105,6 +105,8 @@ public sealed partial class StaticMembershipTable(
         if (primary is null) throw new SiloUnavailableException("this silo follows no membership primary yet");
         try
         {
+            // A dead primary must fail the call soon (the transport otherwise retries refused connections until 30 s).
+            using var deadline = GrainCallContext.WithDeadline(options.ProbeTimeout + options.ProbeTimeout);
             var result = await remote(grains.GetGrain<IMembershipTableGrain>(primary)).ConfigureAwait(false);
             lock (_gate) _silentSince = null;
             return result;
