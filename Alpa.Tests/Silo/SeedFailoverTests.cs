@@ -1,4 +1,5 @@
 using Alpa.Client;
+using Alpa.Client.Contracts;
 using Alpa.Client.Transport;
 
 namespace Alpa.Tests.Silo;
@@ -33,6 +34,11 @@ public sealed class SeedFailoverTests
             await cluster.WaitForAsync(observer, l => l.Silos.Any(s => s.Address == a && s.Status == "dead")
                 && l.Silos.Count(s => s.Status == "active") == 2, TakeoverBound);
         }
+        // A client given a list takes the first silo that answers.
+        using (var listed = await AlpaClient.ConnectAsync($"{a},{c}", cluster.Secret))
+        {
+            Assert.Equal(c, listed.Gateway.Address);
+        }
         // The client's gateway died: its next call goes to another silo, which sees the same table.
         var seen = await client.GetClusterAsync();
         Assert.NotEqual(a, client.Gateway.Address);
@@ -59,5 +65,41 @@ public sealed class SeedFailoverTests
         var none = await Assert.ThrowsAsync<ClusterUnavailableException>(() => client.GetClusterAsync());
         Assert.Contains("no silo of the cluster answers", none.Message);
         Assert.Equal(new[] { a, b, c, d }.Order(StringComparer.Ordinal), none.Tried.Distinct().Order(StringComparer.Ordinal));
+    }
+
+    /// <summary>
+    /// The seed of two silos dies; the other takes the table over. The seed restarted naming only itself starts a
+    /// table of its own, then hands over when the primary (which lists it as a seed) exchanges claims with it, and
+    /// rejoins the running cluster with a new epoch.
+    /// </summary>
+    [Fact]
+    public async Task SeedRestartedAlone_HandsOverToTheTakenOverTable_AndRejoins()
+    {
+        var (a, b) = (TestCluster.NewAddress(), TestCluster.NewAddress());
+        await using var cluster = new TestCluster($"static:{a}");
+        var seed = await cluster.StartAsync(a, 1);
+        await cluster.StartAsync(b, 1);
+        await cluster.WaitForAsync(b, l => l.Silos.Count(s => s.Status == "active") == 2, TimeSpan.FromSeconds(20));
+        seed.Kill();
+        await cluster.WaitForAsync(b, l => l.Silos.Any(s => s.Address == a && s.Status == "dead"), TakeoverBound);
+
+        var restarted = await cluster.StartAsync(a, 1);
+        Assert.Equal(1, restarted.Epoch); // a table of its own at first
+        var listing = await cluster.WaitForAsync(a, l => l.Silos.Any(s => s.Address == b && s.Status == "active")
+            && l.Silos.Any(s => s.Address == a && s.Epoch == 2 && s.Status == "active"), TimeSpan.FromSeconds(20));
+        Assert.Equal(new[] { (a, 1L, "dead"), (a, 2L, "active"), (b, 1L, "active") }.Order(), listing.Silos.Select(s => (s.Address, s.Epoch, s.Status)).Order());
+        Assert.Contains("Handed the static membership table over to " + b, restarted.Log);
+    }
+
+    [Fact]
+    public void Claims_LargerTermWins_ThenTheSmallerAddress_AnyClaimBeatsNone()
+    {
+        var (old, newer) = (new PrimaryClaim("127.0.0.1:9", 1), new PrimaryClaim("127.0.0.1:8", 2));
+        Assert.True(newer.Beats(old));
+        Assert.False(old.Beats(newer));
+        Assert.True(new PrimaryClaim("127.0.0.1:1", 2).Beats(new PrimaryClaim("127.0.0.1:2", 2)));
+        Assert.False(newer.Beats(newer));
+        Assert.True(old.Beats(PrimaryClaim.None));
+        Assert.False(PrimaryClaim.None.Beats(old));
     }
 }
