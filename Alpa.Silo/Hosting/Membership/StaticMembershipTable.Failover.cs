@@ -17,6 +17,7 @@ namespace Alpa.Silo.Hosting.Membership;
 public sealed partial class StaticMembershipTable
 {
     private DateTimeOffset _lastClaimCheck;
+    private int _checkingClaims;
 
     /// <summary>
     /// Compares the caller's claim with this silo's, follows the larger one and returns it. A claim naming this silo
@@ -104,11 +105,33 @@ public sealed partial class StaticMembershipTable
         }
     }
 
-    /// <summary>As the primary, each heartbeat period: exchanges claims with the live silos and the seeds; hands over to a larger claim.</summary>
+    /// <summary>
+    /// As the primary, each heartbeat period, in the background (a silent peer must not delay the membership round
+    /// that detects it): exchanges claims with the live silos and the seeds; hands over to a larger claim.
+    /// </summary>
+    private void StartClaimCheck(MembershipSnapshot snapshot, CancellationToken token)
+    {
+        if (Local is null || DateTimeOffset.UtcNow - _lastClaimCheck < options.HeartbeatPeriod || Interlocked.Exchange(ref _checkingClaims, 1) == 1) return;
+        _lastClaimCheck = DateTimeOffset.UtcNow;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await CheckClaimsAsync(snapshot, token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                // The silo is stopping.
+            }
+            finally
+            {
+                Volatile.Write(ref _checkingClaims, 0);
+            }
+        }, CancellationToken.None);
+    }
+
     private async Task CheckClaimsAsync(MembershipSnapshot snapshot, CancellationToken token)
     {
-        if (Local is null || DateTimeOffset.UtcNow - _lastClaimCheck < options.HeartbeatPeriod) return;
-        _lastClaimCheck = DateTimeOffset.UtcNow;
         var peers = snapshot.Entries.Where(e => e.Status != SiloStatus.Dead).Select(e => e.Address).Concat(seeds)
             .Where(a => a != self.Address).Distinct().ToList();
         var claims = await Task.WhenAll(peers.Select(p => TryExchangeAsync(p, token))).ConfigureAwait(false);

@@ -81,7 +81,7 @@ public sealed partial class StaticMembershipTable(
     {
         var snapshot = await CallAsync(t => t.ReadAllAsync(cancellationToken), l => l.ReadAllAsync(cancellationToken), cancellationToken).ConfigureAwait(false);
         lock (_gate) _last = snapshot;
-        await CheckClaimsAsync(snapshot, cancellationToken).ConfigureAwait(false);
+        StartClaimCheck(snapshot, cancellationToken);
         return snapshot;
     }
 
