@@ -6,27 +6,35 @@ using Alpa.Client.Transport;
 namespace Alpa.Client;
 
 /// <summary>
-/// A connection to an Alpa cluster through any one of its silos (the gateway): grain references
-/// whose calls the gateway routes to the silo that hosts the grain.
+/// A connection to an Alpa cluster through one of its silos (the gateway): grain references whose calls the
+/// gateway routes to the silo that hosts the grain. The client remembers the cluster's silos (the addresses it
+/// was given and those of every listing it reads) and moves to another live one when its gateway cannot be
+/// reached (see AlpaClient.Failover.cs).
 /// </summary>
 public sealed partial class AlpaClient : IGrainFactory, IGrainCallSink, IDisposable
 {
-    private readonly SiloConnection _gateway;
     private readonly GrainFactory _factory;
 
-    private AlpaClient(SiloConnection gateway, SiloInfo info)
+    private AlpaClient(TransportOptions options, IReadOnlyList<string> endpoints)
     {
-        _gateway = gateway;
+        _options = options;
+        _known = [.. endpoints];
         _factory = new GrainFactory(this);
-        Gateway = info;
     }
 
-    /// <summary>The silo this client talks to.</summary>
-    public SiloInfo Gateway { get; }
+    /// <summary>The silo this client talks to now (another one after a failover).</summary>
+    public SiloInfo Gateway
+    {
+        get
+        {
+            lock (_gate) return _gatewayInfo ?? throw new InvalidOperationException("not connected");
+        }
+    }
 
     /// <summary>
-    /// Connects to the silo at <paramref name="endpoint"/> (<c>host:port</c>) and checks that it
-    /// answers and accepts <paramref name="secret"/> (null against a development silo on loopback).
+    /// Connects to the silo at <paramref name="endpoint"/> (<c>host:port</c>, or several separated by commas: the
+    /// first that answers) and checks that it answers and accepts <paramref name="secret"/> (null against a
+    /// development silo on loopback).
     /// </summary>
     public static Task<AlpaClient> ConnectAsync(string endpoint, ClusterSecret? secret, CancellationToken cancellationToken = default) =>
         ConnectAsync(endpoint, new TransportOptions { Secret = secret }, cancellationToken);
@@ -34,16 +42,20 @@ public sealed partial class AlpaClient : IGrainFactory, IGrainCallSink, IDisposa
     /// <summary>As <see cref="ConnectAsync(string, ClusterSecret?, CancellationToken)"/>, with transport options (TLS, timeouts).</summary>
     public static async Task<AlpaClient> ConnectAsync(string endpoint, TransportOptions options, CancellationToken cancellationToken = default)
     {
-        var connection = new SiloConnection(SiloEndpoint.Normalize(endpoint), options);
+        ArgumentNullException.ThrowIfNull(endpoint);
+        var endpoints = endpoint.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(SiloEndpoint.Normalize).Distinct(StringComparer.Ordinal).ToList();
+        if (endpoints.Count == 0) endpoints.Add(SiloEndpoint.Normalize(endpoint));
+        var client = new AlpaClient(options, endpoints);
         try
         {
-            var info = await GrainProxy.Create<ISiloGrain>(new DirectSink(connection), GrainKeys.Gateway)
-                .GetInfoAsync(cancellationToken).ConfigureAwait(false);
-            return new AlpaClient(connection, info);
+            await client.ConnectFirstAsync(cancellationToken).ConfigureAwait(false);
+            await client.LearnSilosAsync(cancellationToken).ConfigureAwait(false);
+            return client;
         }
         catch
         {
-            connection.Dispose();
+            client.Dispose();
             throw;
         }
     }
@@ -51,22 +63,21 @@ public sealed partial class AlpaClient : IGrainFactory, IGrainCallSink, IDisposa
     /// <summary>A reference to grain <typeparamref name="T"/> with <paramref name="key"/>.</summary>
     public T GetGrain<T>(string key) where T : class, IGrain => _factory.GetGrain<T>(key);
 
-    /// <summary>The cluster's silos as the gateway sees them.</summary>
+    /// <summary>The cluster's silos as the gateway sees them (the client remembers them for failover).</summary>
     public async Task<ClusterListing> GetClusterAsync(CancellationToken cancellationToken = default)
     {
         var snapshot = await GetGrain<ISiloGrain>(GrainKeys.Gateway).GetMembershipAsync(cancellationToken).ConfigureAwait(false);
+        Remember(snapshot);
         return ClusterListing.From(snapshot);
     }
 
     Task<object?> IGrainCallSink.InvokeAsync(GrainCall call, object? request, CancellationToken cancellationToken) =>
-        _gateway.CallAsync(call, request, hops: 0, cancellationToken);
+        InvokeWithFailoverAsync(call, request, cancellationToken);
 
-    public void Dispose() => _gateway.Dispose();
-
-    private sealed class DirectSink(SiloConnection connection) : IGrainCallSink
+    private sealed class DirectSink(SiloConnection connection, bool failFast) : IGrainCallSink
     {
         public Task<object?> InvokeAsync(GrainCall call, object? request, CancellationToken cancellationToken) =>
-            connection.CallAsync(call, request, hops: 0, cancellationToken);
+            connection.CallAsync(call, request, hops: 0, failFast, cancellationToken);
     }
 }
 

@@ -3,8 +3,10 @@ using Alpa.Client.Membership;
 namespace Alpa.Client.Contracts;
 
 /// <summary>
-/// The membership table served by the primary silo under <c>--membership static:ADDR:PORT</c>
+/// The membership table served by the primary silo under <c>--membership static:SEEDS</c>
 /// (key: the primary's address). Same operations and optimistic concurrency as the PostgreSQL table.
+/// Every silo serves it: one that is not the primary answers the table calls with <c>not-found</c>
+/// and <see cref="ExchangeClaimAsync"/> with the primary it follows.
 /// </summary>
 [GrainPlacement(GrainPlacement.SiloKeyed)]
 public interface IMembershipTableGrain : IGrain
@@ -19,6 +21,12 @@ public interface IMembershipTableGrain : IGrain
 
     /// <summary>Refreshes a row's heartbeat (does not change the table version).</summary>
     Task HeartbeatAsync(HeartbeatRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Tells this silo which primary the caller follows and returns the primary this silo follows after
+    /// comparing the two (the larger claim wins on both sides, see <see cref="PrimaryClaim"/>).
+    /// </summary>
+    Task<PrimaryClaim> ExchangeClaimAsync(PrimaryClaim caller, CancellationToken cancellationToken = default);
 }
 
 /// <summary>
@@ -47,5 +55,26 @@ public sealed record MembershipWrite(MembershipEntry Entry, long ExpectedEtag, l
 
 /// <summary><see cref="Succeeded"/> false means another writer got there first: read again and retry.</summary>
 public sealed record MembershipWriteReply(bool Succeeded);
+
+/// <summary>
+/// Which silo holds the static membership table, as one silo believes it. Claims are ordered by
+/// <see cref="Term"/> (bumped by every takeover), then by the smaller address; every silo follows the
+/// largest claim it hears of, so two silos that took over at once agree on one primary.
+/// </summary>
+/// <param name="Primary">Address of the primary; null while the silo knows none (still joining).</param>
+/// <param name="Term">1 for the silo that started the table, plus one per takeover.</param>
+public sealed record PrimaryClaim(string? Primary, long Term)
+{
+    /// <summary>A silo that follows no primary yet.</summary>
+    public static PrimaryClaim None { get; } = new(null, 0);
+
+    /// <summary>True when this claim wins over <paramref name="other"/>.</summary>
+    public bool Beats(PrimaryClaim other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        return Primary is not null && (other.Primary is null || Term > other.Term
+            || (Term == other.Term && string.CompareOrdinal(Primary, other.Primary) < 0));
+    }
+}
 
 public sealed record HeartbeatRequest(string Address, long Epoch, DateTimeOffset At);

@@ -27,6 +27,7 @@ namespace Alpa.Client.Transport;
 [JsonSerializable(typeof(MembershipWrite))]
 [JsonSerializable(typeof(MembershipWriteReply))]
 [JsonSerializable(typeof(HeartbeatRequest))]
+[JsonSerializable(typeof(PrimaryClaim))]
 [JsonSerializable(typeof(DirectoryLookup))]
 [JsonSerializable(typeof(GrainLocation))]
 [JsonSerializable(typeof(MeshWorkerInfo))]

@@ -25,10 +25,24 @@ public sealed class DeadlineExceededException(string message) : GrainCallExcepti
 public sealed class UnauthorizedCallException(string message) : GrainCallException(GrainErrorKind.Unauthorized, message);
 
 /// <summary>No silo could be reached (refused, reset, or down) within the deadline.</summary>
-public sealed class SiloUnavailableException : GrainCallException
+public class SiloUnavailableException : GrainCallException
 {
     public SiloUnavailableException(string message) : base(GrainErrorKind.Unavailable, message) { }
     public SiloUnavailableException(string message, Exception inner) : base(GrainErrorKind.Unavailable, message, inner) { }
+}
+
+/// <summary>A silo could not be connected to, so the call was not sent (safe to send to another silo).</summary>
+public sealed class SiloUnreachableException : SiloUnavailableException
+{
+    public SiloUnreachableException(string message) : base(message) { }
+    public SiloUnreachableException(string message, Exception inner) : base(message, inner) { }
+}
+
+/// <summary>No silo the client knows of answers (each refused or timed out); <see cref="Tried"/> lists them.</summary>
+public sealed class ClusterUnavailableException(string message, IReadOnlyList<string> tried) : SiloUnavailableException(message)
+{
+    /// <summary>The silos tried, in order.</summary>
+    public IReadOnlyList<string> Tried { get; } = tried;
 }
 
 /// <summary>Error kinds carried in the <see cref="GrainError"/> body of a failed call.</summary>

@@ -32,7 +32,15 @@ public sealed class SiloConnection : IDisposable
     public string Address { get; }
 
     /// <summary>Sends one call and returns its decoded result (null for a method without one).</summary>
-    public async Task<object?> CallAsync(GrainCall call, object? request, int hops, CancellationToken cancellationToken)
+    public Task<object?> CallAsync(GrainCall call, object? request, int hops, CancellationToken cancellationToken) =>
+        CallAsync(call, request, hops, failFast: false, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="CallAsync(GrainCall, object?, int, CancellationToken)"/>; with <paramref name="failFast"/>, a silo that
+    /// cannot be connected to (or is in its reconnection backoff) fails the call at once with
+    /// <see cref="SiloUnreachableException"/> (nothing was sent), so a client can try another silo.
+    /// </summary>
+    public async Task<object?> CallAsync(GrainCall call, object? request, int hops, bool failFast, CancellationToken cancellationToken)
     {
         var deadline = EffectiveDeadline();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -41,6 +49,10 @@ public sealed class SiloConnection : IDisposable
         var path = $"/grain/{call.Grain.Name}/{Uri.EscapeDataString(call.Key)}/{call.Method.Name}";
         for (var attempt = 0; ; attempt++)
         {
+            if (failFast && InBackoff())
+            {
+                throw new SiloUnreachableException($"silo {Address} is unreachable (it refused a connection moments ago)");
+            }
             await WaitOutBackoffAsync(call, deadline, cancellationToken).ConfigureAwait(false);
             try
             {
@@ -52,6 +64,10 @@ public sealed class SiloConnection : IDisposable
             catch (HttpRequestException e) when (e.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError)
             {
                 RecordFailure();
+                if (failFast)
+                {
+                    throw new SiloUnreachableException($"cannot reach silo {Address} for {call}: {e.Message}", e);
+                }
                 if (DateTimeOffset.UtcNow >= deadline || cancellationToken.IsCancellationRequested)
                 {
                     throw new SiloUnavailableException($"cannot reach silo {Address} for {call} after {attempt + 1} attempt(s): {e.Message}", e);
@@ -168,6 +184,14 @@ public sealed class SiloConnection : IDisposable
             throw new SiloUnavailableException($"silo {Address} is unreachable (next attempt in {wait.TotalMilliseconds:F0} ms, after the deadline of {call})");
         }
         await Task.Delay(wait, token).ConfigureAwait(false);
+    }
+
+    private bool InBackoff()
+    {
+        lock (_gate)
+        {
+            return _retryAt > DateTimeOffset.UtcNow;
+        }
     }
 
     private void RecordFailure()

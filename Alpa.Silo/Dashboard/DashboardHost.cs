@@ -25,43 +25,6 @@ public static class DashboardHost
     /// <summary>The dashboard endpoint a silo uses when <c>--dashboard</c> is not given.</summary>
     public const string DefaultEndpoint = "127.0.0.1:8080";
 
-    /// <summary>
-    /// Where to serve the dashboard: none for <c>off</c>; the default endpoint only if its port is
-    /// free (else <paramref name="note"/> says why there is none); any other endpoint as given.
-    /// </summary>
-    public static IPEndPoint? Resolve(SiloOptions options, out string? note)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        note = null;
-        var text = options.Dashboard?.Trim();
-        if (string.IsNullOrEmpty(text) || text.Equals("off", StringComparison.OrdinalIgnoreCase))
-        {
-            return null;
-        }
-        var endpoint = Endpoints.Parse(text, "--dashboard");
-        if (text == DefaultEndpoint && !IsFree(endpoint))
-        {
-            note = $"port {endpoint.Port} is taken: this silo serves no dashboard; give --dashboard ADDR:PORT for one";
-            return null;
-        }
-        return endpoint;
-    }
-
-    private static bool IsFree(IPEndPoint endpoint)
-    {
-        try
-        {
-            var probe = new System.Net.Sockets.TcpListener(endpoint);
-            probe.Start();
-            probe.Stop();
-            return true;
-        }
-        catch (System.Net.Sockets.SocketException)
-        {
-            return false;
-        }
-    }
-
     public static void Map(WebApplication app, IPEndPoint bind, string? secretFile)
     {
         ArgumentNullException.ThrowIfNull(app);

@@ -16,12 +16,18 @@ public sealed class DirectoryGrain(GrainDirectory directory) : IDirectoryGrain
         Task.FromResult(directory.FindLocal(request.Grain, request.Key));
 }
 
-/// <summary>The primary silo's membership table under <c>--membership static:ADDR:PORT</c>.</summary>
-public sealed class MembershipTableGrain(PrimaryTable primary, GrainActivationContext context) : IMembershipTableGrain
+/// <summary>
+/// The static membership table (<c>--membership static:SEEDS</c>): served by the primary; every silo answers
+/// <see cref="ExchangeClaimAsync"/> with the primary it follows.
+/// </summary>
+public sealed class MembershipTableGrain(IMembershipTable membership, GrainActivationContext context) : IMembershipTableGrain
 {
-    private InMemoryMembershipTable Table => primary.Table
+    private StaticMembershipTable Static => membership as StaticMembershipTable
+        ?? throw new GrainCallException(GrainErrorKind.NotFound, $"silo {context.Silo} does not use static membership; point --membership static: at a silo that does");
+
+    private InMemoryMembershipTable Table => Static.Local
         ?? throw new GrainCallException(GrainErrorKind.NotFound,
-            $"silo {context.Silo} is not the primary of a static membership; point --membership static: at the primary silo's address");
+            $"silo {context.Silo} does not hold the static membership table (it follows {Static.Claim.Primary ?? "no primary yet"})");
 
     public Task<MembershipSnapshot> ReadAllAsync(CancellationToken cancellationToken = default) => Table.ReadAllAsync(cancellationToken);
 
@@ -33,7 +39,7 @@ public sealed class MembershipTableGrain(PrimaryTable primary, GrainActivationCo
 
     public Task HeartbeatAsync(HeartbeatRequest request, CancellationToken cancellationToken = default) =>
         Table.HeartbeatAsync(request.Address, request.Epoch, request.At, cancellationToken);
-}
 
-/// <summary>The in-memory table this silo serves as static primary, or null when it is not the primary.</summary>
-public sealed record PrimaryTable(InMemoryMembershipTable? Table);
+    public Task<PrimaryClaim> ExchangeClaimAsync(PrimaryClaim caller, CancellationToken cancellationToken = default) =>
+        Task.FromResult(Static.Exchange(caller));
+}

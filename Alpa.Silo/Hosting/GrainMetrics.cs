@@ -15,7 +15,11 @@ public sealed class GrainMetrics
     /// <summary>Starts timing one call; dispose the result with the call's outcome.</summary>
     public MethodCounters For(string grain, string method) => _methods.GetOrAdd((grain, method), _ => new MethodCounters());
 
-    public GrainMetricsReport Report(string silo) => new(silo, _methods
+    /// <summary>
+    /// A report of every method; <c>ToArray</c> first takes a consistent copy (sorting the dictionary itself
+    /// reads Count, then copies: a method first called in between made the sampler throw and stop the silo).
+    /// </summary>
+    public GrainMetricsReport Report(string silo) => new(silo, _methods.ToArray()
         .OrderBy(p => p.Key.Grain, StringComparer.Ordinal).ThenBy(p => p.Key.Method, StringComparer.Ordinal)
         .Select(p => p.Value.Snapshot(p.Key.Grain, p.Key.Method)).ToList());
 

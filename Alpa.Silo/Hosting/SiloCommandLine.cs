@@ -10,7 +10,7 @@ namespace Alpa.Silo.Hosting;
 public static class SiloCommandLine
 {
     public const string SiloUsage =
-        "usage: alpa silo --listen ADDR:PORT --devices cpu:N|cuda [--membership memory|static:ADDR:PORT|postgres:CONNSTR] " +
+        "usage: alpa silo --listen ADDR:PORT --devices cpu:N|cuda [--membership memory|static:ADDR:PORT[,ADDR:PORT...]|postgres:CONNSTR] " +
         "[--cluster-id ID] [--secret-file FILE] [--dashboard ADDR:PORT|off] [--advertise ADDR:PORT] [--data-port PORT] [--log-dir DIR]";
 
     public const string ClusterUsage = "usage: alpa cluster --connect ADDR:PORT [--secret-file FILE] [--tls-ca FILE] [--json]";

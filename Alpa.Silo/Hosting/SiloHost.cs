@@ -51,7 +51,7 @@ public static class SiloHost
         var logRing = new Dashboard.LogRing();
         var logger = SiloLogging.Create(options, self.Address, listen.Port, logRing);
         builder.Logging.ClearProviders().AddSerilog(logger, dispose: true);
-        var dashboard = Dashboard.DashboardHost.Resolve(options, out var dashboardNote);
+        var dashboard = Dashboard.DashboardBinding.Bind(options, out var dashboardNote);
         ConfigureKestrel(builder.WebHost, options, listen, certificate, dashboard);
         var transport = new TransportOptions
         {
@@ -128,30 +128,26 @@ public static class SiloHost
         var spec = options.Membership.Trim();
         if (spec == "memory")
         {
-            services.AddSingleton(new PrimaryTable(null));
             services.AddSingleton<IMembershipTable, InMemoryMembershipTable>();
         }
         else if (spec.StartsWith("static:", StringComparison.Ordinal))
         {
-            var primary = SiloEndpoint.Normalize(spec["static:".Length..]);
-            var table = primary == self.Address ? new InMemoryMembershipTable() : null;
-            services.AddSingleton(new PrimaryTable(table));
-            services.AddSingleton<IMembershipTable>(sp => table is not null ? table
-                : new RemoteMembershipTable(sp.GetRequiredService<IGrainFactory>(), primary, options.ClusterId));
+            var seeds = StaticMembershipTable.ParseSeeds(spec["static:".Length..]);
+            services.AddSingleton<IMembershipTable>(sp => new StaticMembershipTable(seeds, self, sp.GetRequiredService<IGrainFactory>(), options,
+                sp.GetRequiredService<ILogger<StaticMembershipTable>>()));
         }
         else if (spec.StartsWith("postgres:", StringComparison.Ordinal))
         {
-            services.AddSingleton(new PrimaryTable(null));
             services.AddSingleton<IMembershipTable>(new PostgresMembershipTable(spec["postgres:".Length..], options.ClusterId,
                 new ClusterAdmission(secret, options.CreateCluster)));
         }
         else
         {
-            throw new AlpaException($"--membership '{spec}' is not memory, static:ADDR:PORT or postgres:CONNSTR") { Field = "--membership" };
+            throw new AlpaException($"--membership '{spec}' is not memory, static:ADDR:PORT[,ADDR:PORT…] or postgres:CONNSTR") { Field = "--membership" };
         }
     }
 
-    private static void ConfigureKestrel(IWebHostBuilder web, SiloOptions options, IPEndPoint listen, X509Certificate2? certificate, IPEndPoint? dashboard)
+    private static void ConfigureKestrel(IWebHostBuilder web, SiloOptions options, IPEndPoint listen, X509Certificate2? certificate, Dashboard.DashboardBinding? dashboard)
     {
         web.ConfigureKestrel(kestrel =>
         {
@@ -168,20 +164,24 @@ public static class SiloHost
                     endpoint.UseHttps(certificate);
                 }
             });
-            if (dashboard is not null)
+            if (dashboard is { Handle: { } handle })
             {
-                kestrel.Listen(dashboard, endpoint => endpoint.Protocols = HttpProtocols.Http1AndHttp2);
+                kestrel.ListenHandle(handle, endpoint => endpoint.Protocols = HttpProtocols.Http1AndHttp2);
+            }
+            else if (dashboard is not null)
+            {
+                kestrel.Listen(dashboard.Endpoint, endpoint => endpoint.Protocols = HttpProtocols.Http1AndHttp2);
             }
         });
     }
 
-    private static void MapEndpoints(WebApplication app, SiloOptions options, int controlPort, IPEndPoint? dashboard)
+    private static void MapEndpoints(WebApplication app, SiloOptions options, int controlPort, Dashboard.DashboardBinding? dashboard)
     {
         var grains = app.Services.GetRequiredService<GrainEndpoint>();
         app.Use((context, next) => context.Connection.LocalPort == controlPort ? grains.HandleAsync(context) : next(context));
         if (dashboard is not null)
         {
-            Dashboard.DashboardHost.Map(app, dashboard, options.SecretFile);
+            Dashboard.DashboardHost.Map(app, dashboard.Endpoint, options.SecretFile);
         }
     }
 

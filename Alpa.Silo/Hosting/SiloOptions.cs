@@ -15,7 +15,10 @@ public sealed class SiloOptions
     public int DataPort { get; set; }
     /// <summary>Devices: <c>cpu:N</c> (N logical CPU devices), <c>cuda</c> (every GPU) or <c>cuda:N</c> (flag <c>--devices</c>).</summary>
     public string Devices { get; set; } = "cpu:1";
-    /// <summary>Membership backend: <c>memory</c>, <c>static:ADDR:PORT</c> (the primary silo holds the table) or <c>postgres:CONNSTR</c>.</summary>
+    /// <summary>
+    /// Membership backend: <c>memory</c>, <c>static:SEED[,SEED…]</c> (one silo holds the table; the first seed starts it, any
+    /// listed live member lets a silo join, and the oldest live silo takes it over when its holder dies) or <c>postgres:CONNSTR</c>.
+    /// </summary>
     public string Membership { get; set; } = "memory";
     /// <summary>Name of the cluster; silos with different ids never see each other in a shared table.</summary>
     public string ClusterId { get; set; } = "default";

@@ -13,7 +13,9 @@ namespace Alpa.Tests.CrossSilo;
 /// The chaos test of automatic recovery (issue 14): a gpt-tiny job on 3 real silo processes checkpoints
 /// every 4 steps while silos are SIGKILLed at a seeded random moment and at injected points (a worker
 /// silo after writing its shard of a checkpoint; the driver's commit just before the manifest rename,
-/// while a silo dies). The job finishes; its final parameters and optimizer states equal an
+/// while a silo dies). The first kill takes the seed: the silo of <c>--membership static:</c> that holds
+/// the membership table, and the client's gateway; the client moves to another silo and the others take
+/// the table over. The job finishes; its final parameters and optimizer states equal an
 /// uninterrupted run on the same final layout; no failure loses more than the interval; no partial
 /// checkpoint is ever loaded.
 /// </summary>
@@ -73,10 +75,11 @@ public sealed class ChaosRecoveryTests(ITestOutputHelper output)
         // Three failures, each named, each losing at most the interval; the two injected ones restore the checkpoint before the partial one.
         // (A failure where every silo still answered, e.g. a step past its deadline at a load of 60 on 2 cores, is retried and not counted here.)
         var deaths = result.Recoveries.Where(r => r.DeadSilos.Count > 0).ToList();
-        Assert.Equal([[job[1]], [spares[0]], [job[2]]], deaths.Select(r => r.DeadSilos.ToArray()));
+        Assert.Equal([[job[0]], [spares[0]], [job[2]]], deaths.Select(r => r.DeadSilos.ToArray()));
         Assert.All(result.Recoveries, r => Assert.True(r.LostSteps is >= 0 and <= Every, $"{r.LostSteps} steps lost after {string.Join(",", r.DeadSilos)} died"));
         Assert.Equal((8L, 12L), (deaths[1].RestoredStep, deaths[2].RestoredStep));
-        Assert.Equal([job[0], spares[1]], result.FinalJob.WorkerSilos);
+        Assert.Equal([job[1], spares[1]], result.FinalJob.WorkerSilos);
+        Assert.NotEqual(job[0], client.Gateway.Address);
         Assert.Equal(Steps, CheckpointStore.Committed(directory)[0].Step);
 
         var final = Checkpoint.Open(CheckpointStore.Committed(directory)[0].Path);
@@ -114,10 +117,10 @@ public sealed class ChaosRecoveryTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// When the silos die: silo B at a random moment after step k (the job re-plans on A, C and the first
-    /// spare); that spare SIGKILLs itself after writing its shard of step 12 (re-plan on A, C and the second
-    /// spare); the driver's commit of step 16 stops just before the manifest rename while silo C is killed
-    /// (no replacement left: the job finishes on A and the second spare).
+    /// When the silos die: the seed A (membership table, client gateway) at a random moment after step k (the
+    /// job re-plans on B, C and the first spare); that spare SIGKILLs itself after writing its shard of step 12
+    /// (re-plan on B, C and the second spare); the driver's commit of step 16 stops just before the manifest
+    /// rename while silo C is killed (no replacement left: the job finishes on B and the second spare).
     /// </summary>
     private sealed class Scenario(TestCluster cluster, ITestOutputHelper output, int killStep, TimeSpan killDelay)
     {
@@ -130,7 +133,7 @@ public sealed class ChaosRecoveryTests(ITestOutputHelper output)
             output.WriteLine($"  {_clock.Elapsed.TotalSeconds,6:F2} s [{e.Kind}] {e.Message}");
             if (e.Kind != "step" || e.Step != killStep || _killed) return;
             _killed = true;
-            _ = Task.Delay(killDelay).ContinueWith(_ => cluster.Silos[1].Kill(), TaskScheduler.Default);
+            _ = Task.Delay(killDelay).ContinueWith(_ => cluster.Silos[0].Kill(), TaskScheduler.Default);
         }
 
         public void BeforeRename(CheckpointFault fault)

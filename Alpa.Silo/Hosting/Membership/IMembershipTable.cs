@@ -24,12 +24,26 @@ public interface IMembershipTable
     Task HeartbeatAsync(string address, long epoch, DateTimeOffset at, CancellationToken cancellationToken);
 }
 
-/// <summary>An in-process table: the <c>memory</c> backend, and the primary's table under <c>static:</c>.</summary>
+/// <summary>
+/// An in-process table: the <c>memory</c> backend, and the primary's table under <c>static:</c>. Rows stay in
+/// insertion order (the order silos joined), which a static takeover uses to pick the next primary.
+/// </summary>
 public sealed class InMemoryMembershipTable : IMembershipTable
 {
     private readonly Lock _gate = new();
     private readonly List<MembershipEntry> _rows = [];
     private long _version;
+
+    public InMemoryMembershipTable()
+    {
+    }
+
+    /// <summary>A table that continues from <paramref name="rows"/> at <paramref name="version"/> (a takeover of a static table).</summary>
+    public InMemoryMembershipTable(IEnumerable<MembershipEntry> rows, long version)
+    {
+        _rows.AddRange(rows);
+        _version = version;
+    }
 
     public Task InitializeAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
