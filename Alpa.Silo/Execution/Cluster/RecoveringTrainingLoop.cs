@@ -23,6 +23,14 @@ public sealed partial class RecoveringTrainingLoop(IGrainFactory grains, Func<Ca
     private long _done;
     private RecoveryTiming? _recovering;
     private int _transient;
+    private ClusterCheckpointer? _checkpointer;
+
+    /// <summary>The job's checkpoints: saved in the background while the next steps run (see <see cref="ClusterCheckpointer"/>).</summary>
+    private ClusterCheckpointer Checkpointer => _checkpointer ??= new ClusterCheckpointer(options.Checkpoints, report =>
+    {
+        _saved.Add(report);
+        Emit("checkpoint", report.Step, $"checkpoint of step {report.Step} committed ({report.Bytes} bytes; steps waited {report.SnapshotSeconds * 1e3:F0} ms, written in {report.WriteSeconds * 1e3:F0} ms)");
+    });
 
     /// <summary>Runs the job to its last step; throws <see cref="ClusterJobException"/> when it cannot continue.</summary>
     public async Task<RecoveringTrainingResult> RunAsync(CancellationToken cancellationToken = default)
@@ -47,6 +55,7 @@ public sealed partial class RecoveringTrainingLoop(IGrainFactory grains, Func<Ca
                 if (attempt == 0) start = _done;
                 if (_recovering is { } recovering) _recovering = recovering with { Silos = job.WorkerSilos, RestoredStep = _done, ReplanSeconds = plan.Elapsed.TotalSeconds - restore.Elapsed.TotalSeconds, RestoreSeconds = restore.Elapsed.TotalSeconds };
                 await StepsAsync(driver, cancellationToken).ConfigureAwait(false);
+                await Checkpointer.FlushAsync(cancellationToken).ConfigureAwait(false);
                 await driver.ReleaseAsync(cancellationToken).ConfigureAwait(false);
                 Emit("finished", _done, $"finished {_done} steps on {job.WorkerSilos.Count} silo(s) after {_recoveries.Count} recovery(ies)");
                 return new RecoveringTrainingResult(_losses, job, _recoveries, _saved, start);
@@ -54,6 +63,7 @@ public sealed partial class RecoveringTrainingLoop(IGrainFactory grains, Func<Ca
             catch (Exception e) when (e is ClusterJobException && options.Recover && !cancellationToken.IsCancellationRequested)
             {
                 var detected = Stopwatch.GetTimestamp();
+                await Checkpointer.SettleAsync().ConfigureAwait(false);
                 await driver.ReleaseAsync(cancellationToken).ConfigureAwait(false);
                 var wait = Stopwatch.StartNew();
                 var (alive, dead) = await SurvivorsAsync(job, cancellationToken).ConfigureAwait(false);
@@ -85,10 +95,7 @@ public sealed partial class RecoveringTrainingLoop(IGrainFactory grains, Func<Ca
                 Emit("resumed", done, $"resumed: first step after restoring step {recovering.RestoredStep} took {clock.Elapsed.TotalMilliseconds:F0} ms ({recovering.LostSteps} step(s) redone)");
                 _recovering = null;
             }
-            if (done % options.Checkpoints.Every != 0 && done != options.Steps) continue;
-            var report = await ClusterCheckpoints.SaveAsync(driver, done, options.Checkpoints, cancellationToken).ConfigureAwait(false);
-            _saved.Add(report);
-            Emit("checkpoint", done, $"checkpoint of step {done} committed ({report.Bytes} bytes, {report.WriteSeconds * 1e3:F0} ms)");
+            await Checkpointer.AfterStepAsync(driver, done, options.Steps, cancellationToken).ConfigureAwait(false);
         }
     }
 
