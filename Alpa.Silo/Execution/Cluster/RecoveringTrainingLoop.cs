@@ -44,7 +44,8 @@ public sealed partial class RecoveringTrainingLoop(IGrainFactory grains, Func<Ca
         for (var attempt = 0; ; attempt++)
         {
             var plan = Stopwatch.StartNew();
-            var job = ClusterJob.Create($"{options.JobId}-{attempt}", options.Model, silos, devices, options.Steps, options.Microbatches, options.Seed);
+            var job = ClusterJob.Create($"{options.JobId}-{attempt}", options.Model, silos, devices, options.Steps, options.Microbatches, options.Seed,
+                                        options.Stages is { } stages ? new ClusterLayout { Stages = Math.Min(stages, silos.Count) } : null);
             var driver = new ClusterJobDriver(grains, job);
             try
             {
