@@ -21,6 +21,7 @@ namespace Alpa.Tests.CrossSilo;
 [Collection(SiloProcessCollection.Name)]
 public sealed class SpanningCheckpointTests(ITestOutputHelper output)
 {
+    private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
     private const int Steps = 6;
     private const int Saved = 4;
     private const string Model = "gpt-tiny";
@@ -37,6 +38,7 @@ public sealed class SpanningCheckpointTests(ITestOutputHelper output)
         using var client = await cluster.ConnectAsync(addresses[0]);
         var silos = addresses.Order(StringComparer.Ordinal).ToList();
         var directory = Path.Combine(cluster.Directory, "span-checkpoints");
+        output.WriteLine($"{_clock.Elapsed.TotalSeconds,5:F1} s silos up");
         var reference = Spanning("reference", silos).Reference().Losses;
 
         // Spanning layout, uninterrupted, checkpoints of steps 2, 4 and 6 written while the next steps run.
@@ -69,6 +71,7 @@ public sealed class SpanningCheckpointTests(ITestOutputHelper output)
         var (cliCode, _, cliErr) = InProcessCli.Run("train", "--connect", addresses[0], "--secret-file", cluster.SecretFile!, "--model", Model, "--stages", "1",
                                                     "--steps", "4", "--checkpoint-dir", viaCli, "--checkpoint-every", "2", "--json");
         Assert.True(cliCode == 0, cliErr);
+        output.WriteLine($"{_clock.Elapsed.TotalSeconds,5:F1} s train --connect --stages 1 --checkpoint-dir");
         Assert.Equal([4L, 2L], CheckpointStore.Committed(viaCli).Select(c => c.Step));
         Assert.Contains(Checkpoint.Open(CheckpointStore.StepDirectory(viaCli, 4)).Manifest.Files, f => f.Name == "stage-000-rank-00003.bin");
 
@@ -160,7 +163,7 @@ public sealed class SpanningCheckpointTests(ITestOutputHelper output)
         Assert.Equal(Saved, doc.RootElement.GetProperty("start_step").GetInt32());
         var check = doc.RootElement.GetProperty("check");
         var (loss, param) = (check.GetProperty("max_loss_rel_diff").GetDouble(), check.GetProperty("max_param_rel_diff").GetDouble());
-        output.WriteLine($"one process --resume: loss {loss:E2}, parameters {param:E2} (worst {check.GetProperty("worst_parameter").GetString()})");
+        output.WriteLine($"{_clock.Elapsed.TotalSeconds,5:F1} s one process --resume: loss {loss:E2}, parameters {param:E2} (worst {check.GetProperty("worst_parameter").GetString()})");
         Assert.True(loss <= 1e-4 && param <= 1e-4, stdout);
     }
 
@@ -168,7 +171,7 @@ public sealed class SpanningCheckpointTests(ITestOutputHelper output)
     private void Compare(string what, IReadOnlyList<double> losses, IReadOnlyList<double> expected, int from, double tolerance)
     {
         var worst = losses.Select((l, i) => Math.Abs(l - expected[from + i]) / Math.Abs(expected[from + i])).Max();
-        output.WriteLine($"{what}: {losses.Count} steps, worst loss difference {worst:E2}");
+        output.WriteLine($"{_clock.Elapsed.TotalSeconds,5:F1} s {what}: {losses.Count} steps, worst loss difference {worst:E2}");
         Assert.True(worst <= tolerance, $"{what}: loss differs by {worst:E2} (tolerance {tolerance:E0})");
     }
 

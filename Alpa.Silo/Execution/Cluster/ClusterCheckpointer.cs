@@ -9,14 +9,20 @@ namespace Alpa.Silo.Execution.Cluster;
 /// After a failure, <see cref="SettleAsync"/> lets a save in flight finish or fail before a restore looks for the newest commit.
 /// </summary>
 /// <param name="options">Directory, interval, retention, background or blocking.</param>
-/// <param name="committed">Called (on the caller of the save or flush) with each commit, in order.</param>
+/// <param name="committed">Called with each commit as it happens (in the background, while the next steps run), in order.</param>
 public sealed class ClusterCheckpointer(ClusterCheckpointOptions options, Action<SaveReport>? committed = null)
 {
     private readonly List<SaveReport> _saved = [];
-    private PendingClusterSave? _pending;
+    private Task? _pending;
 
     /// <summary>Saves committed so far, oldest first.</summary>
-    public IReadOnlyList<SaveReport> Saved => [.. _saved];
+    public IReadOnlyList<SaveReport> Saved
+    {
+        get
+        {
+            lock (_saved) return [.. _saved];
+        }
+    }
 
     /// <summary>Whether <paramref name="done"/> steps done (of <paramref name="total"/>) is a checkpoint step.</summary>
     public bool Due(long done, long total) => done % options.Every == 0 || done == total;
@@ -27,7 +33,7 @@ public sealed class ClusterCheckpointer(ClusterCheckpointOptions options, Action
         if (options.Every < 1) throw new CheckpointException($"--checkpoint-every must be at least 1, got {options.Every}");
         if (!Due(done, total)) return;
         await FlushAsync(cancellationToken).ConfigureAwait(false);
-        _pending = await ClusterCheckpoints.BeginSaveAsync(driver, done, options, cancellationToken).ConfigureAwait(false);
+        _pending = Record(await ClusterCheckpoints.BeginSaveAsync(driver, done, options, cancellationToken).ConfigureAwait(false));
         if (!options.Background) await FlushAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -36,8 +42,14 @@ public sealed class ClusterCheckpointer(ClusterCheckpointOptions options, Action
     {
         if (_pending is not { } pending) return;
         _pending = null;
-        var report = await pending.Committed.WaitAsync(cancellationToken).ConfigureAwait(false);
-        _saved.Add(report);
+        await pending.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The commit of <paramref name="save"/>, recorded and reported as soon as it happens.</summary>
+    private async Task Record(PendingClusterSave save)
+    {
+        var report = await save.Committed.ConfigureAwait(false);
+        lock (_saved) _saved.Add(report);
         committed?.Invoke(report);
     }
 
