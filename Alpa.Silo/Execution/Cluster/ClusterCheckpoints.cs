@@ -56,8 +56,7 @@ public static class ClusterCheckpoints
         var clock = Stopwatch.StartNew();
         var directory = CheckpointStore.StepDirectory(options.Directory, step);
         if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
-        Directory.CreateDirectory(directory);
-        DurableFiles.SyncDirectory(options.Directory);
+        Directory.CreateDirectory(directory); // made durable with the manifest: the commit syncs this directory and its parent
         await driver.SaveShardsAsync(step, directory, background: true, cancellationToken).ConfigureAwait(false);
         var snapshotSeconds = clock.Elapsed.TotalSeconds;
         return new PendingClusterSave(step, directory, snapshotSeconds, CommitAsync(driver, step, directory, options, snapshotSeconds, clock, cancellationToken));

@@ -58,15 +58,6 @@ public static class StageCheckpoints
             CheckpointPart.Write(snapshot.Directory, s.Snapshot, $"stage-{s.Stage:D3}-", parallel: true, faultHook, cancel)));
     }
 
-    /// <summary>Captures and writes this silo's part at once (a blocking save).</summary>
-    public static SaveShardsReply Save(ClusterJob job, ClusterStages stages, SaveShardsRequest request, Action<CheckpointFault>? faultHook, CancellationToken cancel)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        var clock = Stopwatch.StartNew();
-        var part = Write(Capture(job, stages, request.Step, request.StepDirectory), faultHook, cancel);
-        return new SaveShardsReply(request.JobId, request.Step, part.ToJson(), clock.Elapsed.TotalSeconds);
-    }
-
     /// <summary>Loads every local stage's blocks from the checkpoint, resharded to this silo's ranks; a damaged block throws.</summary>
     public static RestoreShardsReply Restore(ClusterJob job, ClusterStages stages, RestoreShardsRequest request)
     {
