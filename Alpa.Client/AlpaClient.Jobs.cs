@@ -35,6 +35,13 @@ public sealed partial class AlpaClient
         JobCallAsync(() => Jobs.GetMetricsAsync(new JobRef(jobId), cancellationToken));
 
     /// <summary>
+    /// The job's events so far after <paramref name="afterSequence"/>, without waiting: planned, steps, checkpoints and
+    /// recoveries (died, waiting, restored, skipped, resumed), and the final one once the job has ended.
+    /// </summary>
+    public async Task<IReadOnlyList<JobEvent>> GetEventsAsync(string jobId, long afterSequence = 0, CancellationToken cancellationToken = default) =>
+        (await JobCallAsync(() => Jobs.GetEventsAsync(new JobEventsRequest(jobId, afterSequence, 0), cancellationToken)).ConfigureAwait(false)).Events;
+
+    /// <summary>
     /// The job's events from the first one (planned, each step, then finished / failed / cancelled);
     /// the sequence ends after the final event.
     /// </summary>

@@ -8,6 +8,18 @@ public static class JobEventKinds
     public const string Planned = "planned";
     /// <summary>A step finished (<see cref="JobEvent.Step"/>, <see cref="JobEvent.Loss"/>, <see cref="JobEvent.ItemsPerSecond"/>).</summary>
     public const string Step = "step";
+    /// <summary>A checkpoint was committed (<see cref="JobEvent.Step"/>: steps it holds).</summary>
+    public const string Checkpoint = "checkpoint";
+    /// <summary>A silo of the job died (or a step failed while every silo answers); <see cref="JobEvent.Message"/> names it and what the job does next.</summary>
+    public const string Died = "died";
+    /// <summary>Fewer silos are alive than the job had: it waits for a replacement before re-planning.</summary>
+    public const string Waiting = "waiting";
+    /// <summary>Every worker loaded a checkpoint (<see cref="JobEvent.Step"/>; 0 when none was committed yet and the job starts again).</summary>
+    public const string Restored = "restored";
+    /// <summary>A damaged checkpoint was skipped for the next older one.</summary>
+    public const string Skipped = "skipped";
+    /// <summary>The first step after a restore finished: the job runs again.</summary>
+    public const string Resumed = "resumed";
     public const string Finished = "finished";
     /// <summary>The job failed; <see cref="JobEvent.Message"/> says why.</summary>
     public const string Failed = "failed";

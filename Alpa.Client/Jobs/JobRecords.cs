@@ -57,6 +57,12 @@ public sealed record JobMetrics
     public IReadOnlyList<TimelineEvent> Timeline { get; init; } = [];
     /// <summary>Largest live bytes per device during the last step, same order as <see cref="JobInfo.Devices"/>.</summary>
     public IReadOnlyList<long> DevicePeakBytes { get; init; } = [];
+    /// <summary>
+    /// What the job did besides planning and steps, in order: checkpoints, a silo's death, waiting, restores, skipped
+    /// checkpoints, resuming (<see cref="JobEventKinds"/>). <see cref="Steps"/> holds each step once, as finally computed
+    /// (steps redone after a restore replace the lost ones).
+    /// </summary>
+    public IReadOnlyList<JobEvent> Notes { get; init; } = [];
 }
 
 /// <summary>

@@ -33,9 +33,32 @@ public sealed record JobSpec
     public int Seed { get; init; }
     /// <summary>Data source: <c>synthetic</c> (deterministic from the seed and step).</summary>
     public string Data { get; init; } = "synthetic";
+    /// <summary>Checkpoints and automatic recovery from a silo's death (jobs across silos); null: none, a dead silo fails the job.</summary>
+    public JobCheckpoints? Checkpoints { get; init; }
 
     /// <summary>A spec that trains <paramref name="graph"/> (built with <see cref="GraphBuilder"/>; it must have a loss).</summary>
     public static JobSpec FromGraph(Graph graph, int steps = 20) => new() { ModelJson = GraphJson.Write(graph), Steps = steps };
+}
+
+/// <summary>
+/// Checkpoints of a job across silos and what happens when one of its silos dies: with <see cref="Recover"/>
+/// the job re-plans on the silos alive (after waiting for a replacement), restores its last committed
+/// checkpoint and continues on the same trajectory; its events say what happened (<see cref="JobEventKinds"/>).
+/// </summary>
+public sealed record JobCheckpoints
+{
+    /// <summary>Absolute directory of the job's checkpoints on the silos: every silo of the job must reach it at this path (a shared filesystem; a local disk when the silos share a machine).</summary>
+    public string Directory { get; init; } = "";
+    /// <summary>Checkpoint when the number of steps done is a multiple of this (and after the last step); at least 1.</summary>
+    public int Every { get; init; } = 10;
+    /// <summary>Committed checkpoints to keep (older ones are deleted); at least 1.</summary>
+    public int Keep { get; init; } = 3;
+    /// <summary>On a silo's death, re-plan on the silos alive and restore the last checkpoint; false: the job fails, naming the silo.</summary>
+    public bool Recover { get; init; } = true;
+    /// <summary>After a death, seconds to wait for a replacement silo (the job's silo count back) before re-planning on fewer; 0 … 3600.</summary>
+    public double WaitForReplacementSeconds { get; init; } = 5;
+    /// <summary>Recoveries tolerated before the job fails for good; 0 … 1000.</summary>
+    public int MaxRecoveries { get; init; } = 10;
 }
 
 /// <summary>The part of the cluster a job asks for.</summary>

@@ -123,6 +123,8 @@ public static class ClusterJson
                 ["run_us"] = o.RunSeconds * 1e6,
                 ["transfer_us"] = o.TransferSeconds * 1e6,
             };
+            if (o.SharedCores > 0) ((JsonObject)root["runtime"]!)["shared_cores"] = o.SharedCores;
+            if (o.VectorFlops > 0) ((JsonObject)root["runtime"]!)["vector_gflops"] = o.VectorFlops / 1e9;
         }
         return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
@@ -134,6 +136,8 @@ public static class ClusterJson
         InstructionSeconds = OptNum(o, "instruction_us", "runtime.instruction_us", 0) * 1e-6,
         RunSeconds = OptNum(o, "run_us", "runtime.run_us", 0) * 1e-6,
         TransferSeconds = OptNum(o, "transfer_us", "runtime.transfer_us", 0) * 1e-6,
+        SharedCores = o["shared_cores"] is null ? 0 : Int(o, "shared_cores", "runtime.shared_cores"),
+        VectorFlops = OptNum(o, "vector_gflops", "runtime.vector_gflops", 0) * 1e9,
     };
 
     private static IntraHostTopology Topology(JsonObject intra)

@@ -72,6 +72,18 @@ public sealed record RuntimeOverheads
     public double RunSeconds { get; init; }
     /// <summary>Per boundary transfer between two meshes (cutting into tiles, handing over, joining), seconds.</summary>
     public double TransferSeconds { get; init; }
+    /// <summary>
+    /// Cores all devices of the cluster share (local CPU devices on one machine), 0 when every device
+    /// computes on its own. The rates above are then one device's while at most this many devices run;
+    /// with more busy at once, each runs at cores / busy of its rate (the simulator shares them).
+    /// </summary>
+    public int SharedCores { get; init; }
+    /// <summary>
+    /// Arithmetic rate of the ops outside the matmul class (activations, normalizations, softmax,
+    /// optimizer updates) on one device, FLOP/s; 0 to use the device's peak. Measured for CPU devices,
+    /// whose vector code runs far below the GEMM rate.
+    /// </summary>
+    public double VectorFlops { get; init; }
 
     /// <summary>True when every cost is zero.</summary>
     public bool IsNone => this == None;
@@ -149,6 +161,8 @@ public sealed record ClusterSpec
         NonNegative(o.InstructionSeconds, "runtime.instruction_us");
         NonNegative(o.RunSeconds, "runtime.run_us");
         NonNegative(o.TransferSeconds, "runtime.transfer_us");
+        NonNegative(o.SharedCores, "runtime.shared_cores");
+        NonNegative(o.VectorFlops, "runtime.vector_gflops");
         return this;
     }
 }

@@ -33,6 +33,8 @@ public sealed record InterOpCluster
     public double InstructionSeconds { get; init; }
     /// <summary>Extra fixed cost of one RUN (setting up a stage part) beyond its ops, seconds.</summary>
     public double RunSeconds { get; init; }
+    /// <summary>Cores all devices share (local CPU devices), 0 when each computes on its own (<see cref="Cluster.RuntimeOverheads.SharedCores"/>).</summary>
+    public int SharedCores { get; init; }
     /// <summary>Hash of the cluster spec this record was derived from; by default a SHA-256 of the fields above.</summary>
     public string? Hash { get; init; }
 
@@ -53,6 +55,7 @@ public sealed record InterOpCluster
             throw Bad(nameof(IntraHostBandwidth), "link bandwidths must be positive");
         if (!(IntraHostLatency >= 0) || !(InterHostLatency >= 0))
             throw Bad(nameof(IntraHostLatency), "link latencies must be ≥ 0");
+        if (SharedCores < 0) throw Bad(nameof(SharedCores), $"shared cores must be ≥ 0, got {SharedCores}");
     }
 
     private static InterOpException Bad(string field, string message) =>

@@ -54,7 +54,7 @@ public static class ComputeModel
         }
         else
         {
-            rate = dev.PeakF32Flops;
+            rate = mesh.Cluster.Overheads.VectorFlops > 0 ? mesh.Cluster.Overheads.VectorFlops : dev.PeakF32Flops;
         }
         var flops = node.Flops / split;
         var memory = node.Op == OpKind.Reshape ? 0 : bytesPerDevice / (dev.MemoryBytesPerSecond * cal.MemoryEfficiency);

@@ -5,7 +5,7 @@ namespace Alpa.Planner.Pipeline;
 public static partial class PipelineSimulator
 {
     /// <summary>The mutable state of one replay.</summary>
-    private sealed class Replay
+    private sealed partial class Replay
     {
         private readonly Plan _plan;
         private readonly IReadOnlyList<WorkerProgram> _programs;
@@ -37,6 +37,19 @@ public static partial class PipelineSimulator
 
         public void RunToEnd()
         {
+            if (_plan.Cluster.SharedCores > 0) RunSharingCores();
+            else RunGreedy();
+            for (var w = 0; w < _programs.Count; w++)
+                if (_live[w].Count > 0)
+                    throw new PipelineException($"stage {w} ends the step with buffers never freed: {string.Join(", ", _live[w].Keys.Take(4))}");
+        }
+
+        /// <summary>
+        /// Devices compute independently: each worker runs ahead as far as its arrivals allow (its clock
+        /// depends only on its own work and the arrivals it waits for).
+        /// </summary>
+        private void RunGreedy()
+        {
             while (true)
             {
                 var progressed = false;
@@ -55,9 +68,6 @@ public static partial class PipelineSimulator
                 if (done) break;
                 if (!progressed) throw Deadlock();
             }
-            for (var w = 0; w < _programs.Count; w++)
-                if (_live[w].Count > 0)
-                    throw new PipelineException($"stage {w} ends the step with buffers never freed: {string.Join(", ", _live[w].Keys.Take(4))}");
         }
 
         private bool Step(int w, Instruction instruction)
@@ -67,7 +77,7 @@ public static partial class PipelineSimulator
                 case Run run: DoRun(w, run); return true;
                 case Send send: DoSend(w, send); return true;
                 case Recv recv:
-                    if (!_arrival.TryGetValue(recv.Tensor, out var at)) return false;
+                    if (!_arrival.TryGetValue(recv.Tensor, out var at) || (_sharing && at > _now)) return false;
                     _time[w] = Math.Max(_time[w], at);
                     Allocate(w, recv.Tensor, PerDevice(w, recv.Bytes));
                     return true;
@@ -126,6 +136,11 @@ public static partial class PipelineSimulator
 
         private void Busy(int w, double seconds)
         {
+            if (_sharing)
+            {
+                _work[w] += seconds; // done at the rate the shared cores allow (RunSharingCores)
+                return;
+            }
             _time[w] += seconds;
             _busy[w] += seconds;
         }

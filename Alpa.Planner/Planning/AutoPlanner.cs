@@ -251,6 +251,7 @@ public static class AutoPlanner
         InterHostLatency = 2e-5 + cluster.Overheads.TransferSeconds,
         InstructionSeconds = cluster.Overheads.InstructionSeconds,
         RunSeconds = cluster.Overheads.RunSeconds,
+        SharedCores = cluster.Overheads.SharedCores,
         Hash = Hash(cluster),
     };
 

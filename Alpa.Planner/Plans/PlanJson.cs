@@ -64,6 +64,7 @@ public static partial class PlanJson
         // Written only when measured, so plans for datasheet clusters keep their form.
         if (c.InstructionSeconds > 0) w.WriteNumber("instruction_seconds", c.InstructionSeconds);
         if (c.RunSeconds > 0) w.WriteNumber("run_seconds", c.RunSeconds);
+        if (c.SharedCores > 0) w.WriteNumber("shared_cores", c.SharedCores);
         w.WriteEndObject();
     }
 

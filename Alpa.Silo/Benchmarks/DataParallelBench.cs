@@ -24,7 +24,7 @@ public static class DataParallelBench
     public sealed record Row(string Model, double One, double TwoShared, double TwoConcurrent);
 
     // Tiered JIT: the first runner measured would otherwise run tier-0 code; warm every runner well.
-    private const int Warmup = 6, Steps = 5;
+    private const int Warmup = 20, Steps = 5;
 
     public static IReadOnlyList<Row> Run(ClusterSpec cluster, TextWriter log)
     {
@@ -74,15 +74,33 @@ public static class DataParallelBench
         }
     }
 
+    /// <summary>
+    /// Median step time after warm-up: steps in chunks of 5 until a chunk's median is within 5% of the
+    /// previous one's (at least <see cref="Warmup"/> steps, at most 15 s), so that the JIT has promoted
+    /// the runner's hot code; earlier runs compared a cold runner with a warm one.
+    /// </summary>
     private static double StepSeconds(IStepRunner runner, SyntheticData data)
     {
-        var times = new List<double>();
-        for (var step = 0; step < Warmup + Steps; step++)
+        var step = 0;
+        double Chunk(int count)
         {
-            var t = Stopwatch.GetTimestamp();
-            runner.TrainStep(data.Batch(step), 1e-3f, step + 1);
-            if (step >= Warmup) times.Add(Stopwatch.GetElapsedTime(t).TotalSeconds);
+            var times = new List<double>();
+            for (var i = 0; i < count; i++, step++)
+            {
+                var t = Stopwatch.GetTimestamp();
+                runner.TrainStep(data.Batch(step), 1e-3f, step + 1);
+                times.Add(Stopwatch.GetElapsedTime(t).TotalSeconds);
+            }
+            return OverheadProbe.Median(times);
         }
-        return OverheadProbe.Median(times);
+        var clock = Stopwatch.StartNew();
+        var previous = double.PositiveInfinity;
+        while (clock.Elapsed.TotalSeconds < 15)
+        {
+            var median = Chunk(5);
+            if (step >= Warmup && Math.Abs(median - previous) <= 0.05 * previous) break;
+            previous = median;
+        }
+        return Chunk(Steps);
     }
 }

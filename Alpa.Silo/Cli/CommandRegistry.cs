@@ -17,6 +17,7 @@ internal static class CommandRegistry
         new SelftestCommand(),
         new SubmitCommand(),
         new StatusCommand(),
+        new EventsCommand(),
         new JobsCommand(),
         new CancelCommand(),
         new HelpCommand(),

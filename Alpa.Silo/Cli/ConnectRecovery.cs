@@ -6,10 +6,11 @@ using Alpa.Silo.Execution.Cluster;
 namespace Alpa.Silo.Cli;
 
 /// <summary>
-/// <c>alpa train --connect ADDR:PORT --model M --checkpoint-dir D [--checkpoint-every N] [--keep K] [--resume D]
-/// [--recover [--wait-for-replacement S]]</c>: a job across silos that checkpoints into D (a path every silo
-/// reaches) and, with <c>--recover</c>, survives the death of a silo (<see cref="RecoveringTrainingLoop"/>).
-/// Prints what happened (died, waiting, planned, restored, resumed) on stderr.
+/// <c>alpa train --connect ADDR:PORT [--secret-file F] [--tls-ca FILE] --model M --checkpoint-dir D [--checkpoint-every N] [--keep K] [--resume D]
+/// [--recover [--wait-for-replacement S]] [--check]</c>: a job across silos that checkpoints into D (a path every silo
+/// reaches) and, with <c>--recover</c>, survives the death of a silo (<see cref="RecoveringTrainingLoop"/>, run in this client).
+/// Prints what happened (died, waiting, planned, restored, resumed) on stderr. <c>--check</c> compares the losses and the
+/// final parameters with one device, as the plain <c>--connect</c> path does.
 /// </summary>
 internal static class ConnectRecovery
 {
@@ -20,7 +21,6 @@ internal static class ConnectRecovery
         var directory = args.Value("checkpoint-dir") ?? resume!;
         if (resume is not null && args.Has("checkpoint-dir") && Path.GetFullPath(resume) != Path.GetFullPath(directory))
             throw new UsageException("with --connect, --resume D and --checkpoint-dir D must name the same directory");
-        if (args.Has("check")) throw new UsageException("--check is not available with --checkpoint-dir on --connect yet; compare with 'alpa checkpoint export'");
         var steps = args.PositiveInt("steps", 10);
         var options = new RecoveringTrainingOptions
         {
@@ -32,11 +32,15 @@ internal static class ConnectRecovery
             },
             Recover = args.Has("recover"), Resume = resume is not null, Stages = args.Has("stages") ? args.PositiveInt("stages", 1) : null,
             WaitForReplacement = TimeSpan.FromSeconds(args.Number("wait-for-replacement", 5, example: " of seconds, e.g. 10")),
+            ReadParameters = args.Has("check"),
         };
-        using var client = AlpaClient.ConnectAsync(endpoint, ClusterSecret.Resolve(args.Value("secret-file"))).GetAwaiter().GetResult();
+        using var client = AlpaClient.ConnectAsync(endpoint, ConnectTraining.Transport(args)).GetAwaiter().GetResult();
         var loop = new RecoveringTrainingLoop(client, ct => RecoveringTrainingLoop.ActiveSilosAsync(client, ct), options, e => Print(context.Err, e));
         var result = loop.RunAsync().GetAwaiter().GetResult();
-        Write(context, options, result);
+        var check = result.Parameters is { } blocks
+            ? ConnectCheck.Run(result.FinalJob, result.Losses, ClusterChecks.Assemble(blocks), context.Err, result.StartStep)
+            : null;
+        Write(context, options, result, check);
         return CliApp.Ok;
     }
 
@@ -46,7 +50,7 @@ internal static class ConnectRecovery
         else err.WriteLine($"{e.Kind}: {e.Message}");
     }
 
-    private static void Write(CliContext context, RecoveringTrainingOptions options, RecoveringTrainingResult result)
+    private static void Write(CliContext context, RecoveringTrainingOptions options, RecoveringTrainingResult result, ConnectCheck? check)
     {
         var job = result.FinalJob;
         if (!context.Json)
@@ -54,6 +58,7 @@ internal static class ConnectRecovery
             context.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"final loss {result.Losses[^1]:F6} after {options.Steps} steps on {job.WorkerSilos.Count} silo(s); {result.Recoveries.Count} recovery(ies), " +
                 $"{result.Recoveries.Sum(r => r.LostSteps)} step(s) redone; last checkpoint {result.Checkpoints.LastOrDefault()?.Path ?? "none"}"));
+            check?.WriteText(context.Out);
             return;
         }
         context.WriteJson(w =>
@@ -84,6 +89,7 @@ internal static class ConnectRecovery
             }
             w.WriteEndArray();
             w.WriteNumber("checkpoints", result.Checkpoints.Count);
+            check?.WriteJson(w);
             w.WriteEndObject();
         });
     }

@@ -31,13 +31,7 @@ internal static class ConnectTraining
         var microbatches = args.PositiveInt("microbatches", 2);
         var seed = args.Has("seed") ? args.PositiveInt("seed", 1) : 0;
         var (stages, planFile) = Layout(args);
-        var transport = new TransportOptions
-        {
-            Secret = ClusterSecret.Resolve(args.Value("secret-file")), UseTls = args.Has("tls-ca"), TrustedCertificatePath = args.Value("tls-ca"),
-            // As `alpa cluster`: a TLS handshake with a busy silo can take seconds; planning (with profiling) may take longer than a small call.
-            ConnectTimeout = TimeSpan.FromSeconds(15), DefaultTimeout = TimeSpan.FromMinutes(3),
-        };
-        using var client = AlpaClient.ConnectAsync(endpoint, transport).GetAwaiter().GetResult();
+        using var client = AlpaClient.ConnectAsync(endpoint, Transport(args)).GetAwaiter().GetResult();
         var silos = client.GetClusterAsync().GetAwaiter().GetResult().Silos.Where(s => s.Status == "active").Select(s => s.Address).Distinct().ToList();
         if (silos.Count == 0) throw new AlpaException($"the cluster at {endpoint} lists no active silo");
         silos.Sort(StringComparer.Ordinal);
@@ -53,16 +47,18 @@ internal static class ConnectTraining
             context.Err.WriteLine($"  stage {s}: mesh ({stagesOfPlan[s].LogicalMesh.N0}, {stagesOfPlan[s].LogicalMesh.N1}) on silo(s) {string.Join(" + ", job.SilosOfStage(s))}");
         var result = Drive(client, job, context.Err, args.Has("check"));
         var losses = result.Steps.Select(s => s.Loss).ToList();
-        (double Loss, ParameterCheck Parameters)? check = null;
-        if (result.Parameters is { } parameters)
-        {
-            context.Err.WriteLine("check: training the same model on one device …");
-            var reference = job.Reference();
-            check = (losses.Zip(reference.Losses, (a, b) => Math.Abs(a - b) / Math.Max(Math.Abs(b), 1e-30)).Max(), ClusterChecks.Compare(parameters, reference.Parameters));
-        }
+        var check = result.Parameters is { } parameters ? ConnectCheck.Run(job, losses, parameters, context.Err) : null;
         Write(context, job, result, plan.PredictedStepSeconds, check);
         return CliApp.Ok;
     }
+
+    /// <summary>How a <c>--connect</c> client talks to the cluster: <c>--secret-file</c>, <c>--tls-ca</c> (TLS when given) and patient timeouts.</summary>
+    internal static TransportOptions Transport(CommandArgs args) => new()
+    {
+        Secret = ClusterSecret.Resolve(args.Value("secret-file")), UseTls = args.Has("tls-ca"), TrustedCertificatePath = args.Value("tls-ca"),
+        // As `alpa cluster`: a TLS handshake with a busy silo can take seconds; planning (with profiling) may take longer than a small call.
+        ConnectTimeout = TimeSpan.FromSeconds(15), DefaultTimeout = TimeSpan.FromMinutes(3),
+    };
 
     /// <summary><c>--stages N</c> and <c>--plan FILE</c> (its text, read and parsed here so a bad file fails before the cluster is asked); both null: one stage per silo.</summary>
     private static (int? Stages, string? PlanJson) Layout(CommandArgs args)
@@ -106,7 +102,7 @@ internal static class ConnectTraining
     /// <summary>Mean seconds of the steps after the first (the first includes warm-up), or of the only step.</summary>
     private static double MeanStepSeconds(IReadOnlyList<DriverStep> steps) => steps.Skip(steps.Count > 1 ? 1 : 0).Average(s => s.Seconds);
 
-    private static void Write(CliContext context, ClusterJob job, DriverRunResult result, double predicted, (double Loss, ParameterCheck Parameters)? check)
+    private static void Write(CliContext context, ClusterJob job, DriverRunResult result, double predicted, ConnectCheck? check)
     {
         var losses = result.Steps.Select(s => s.Loss).ToList();
         var measured = MeanStepSeconds(result.Steps);
@@ -115,8 +111,7 @@ internal static class ConnectTraining
         {
             context.Out.WriteLine($"final loss {losses[^1]:F6} after {losses.Count} steps on {job.WorkerSilos.Count} silo(s)");
             context.Out.WriteLine($"step time {measured * 1e3:F1} ms measured (mean after the first) vs {predicted * 1e3:F1} ms predicted; {items:N0} items/s");
-            if (check is { } c)
-                context.Out.WriteLine($"check: max relative loss difference vs one device {c.Loss:E2}; parameters: worst ‖a−b‖/‖b‖ {c.Parameters.WorstRelative:E2} ({c.Parameters.WorstTensor}), max |a−b| {c.Parameters.MaxAbs:E2} over {c.Parameters.Tensors} tensors");
+            check?.WriteText(context.Out);
             return;
         }
         context.WriteJson(w =>
@@ -138,13 +133,7 @@ internal static class ConnectTraining
             w.WriteNumber("step_seconds", measured);
             w.WriteNumber("predicted_step_seconds", predicted);
             w.WriteNumber("items_per_second", Math.Round(items, 1));
-            if (check is { } c)
-            {
-                w.WriteNumber("max_loss_rel_diff", c.Loss);
-                w.WriteNumber("max_param_rel_diff", c.Parameters.WorstRelative);
-                w.WriteString("worst_param", c.Parameters.WorstTensor);
-                w.WriteNumber("max_param_abs_diff", c.Parameters.MaxAbs);
-            }
+            check?.WriteJson(w);
             w.WriteEndObject();
         });
     }

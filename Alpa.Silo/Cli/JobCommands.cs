@@ -36,6 +36,14 @@ internal static class JobCli
     public static string Row(JobInfo j) =>
         $"{j.Id,-14} {j.State,-10} {j.Step,6}/{j.Spec.Steps,-6} {(j.LastLoss is { } l ? l.ToString("F4", CultureInfo.InvariantCulture) : "-"),8}  {j.Silo,-21} {j.Name}";
 
+    /// <summary>One event as a line: the plan's stages, a step's loss and throughput, or the kind and its message.</summary>
+    public static string Line(JobEvent e) => e.Kind switch
+    {
+        JobEventKinds.Planned => $"planned: {e.Plan!.Method}, {e.Plan.Stages.Count} stage(s) on {string.Join(",", e.Plan.Stages.SelectMany(s => s.Devices))}",
+        JobEventKinds.Step => $"step {e.Step}: loss {e.Loss:F4}, {e.ItemsPerSecond:N0}/s",
+        _ => $"{e.Kind}{(e.Message is null ? "" : $": {e.Message}")}",
+    };
+
     public static string JobId(CommandArgs args) =>
         args.Positionals.Count == 1 ? args.Positionals[0] : throw new UsageException("give one job id, e.g. alpa status job-3f9a1c2e --connect 127.0.0.1:7000");
 }
@@ -45,7 +53,7 @@ internal sealed class SubmitCommand : ICommand
 {
     public string Name => "submit";
     public string Summary => "submits a training job to a running cluster; --wait follows it to the end";
-    public string Usage => "alpa submit --connect ADDR:PORT (--model M | --spec FILE) [--silos N|all] [--devices N] [--steps N] [--optimizer adam|sgd] [--lr X] [--seed N] [--wait] [--json]";
+    public string Usage => "alpa submit --connect ADDR:PORT (--model M | --spec FILE) [--silos N|all] [--devices N] [--steps N] [--optimizer adam|sgd] [--lr X] [--seed N] [--checkpoint-dir D [--checkpoint-every N] [--keep K] [--recover|--no-recover] [--wait-for-replacement S] [--max-recoveries N]] [--wait] [--json]";
     public IReadOnlyList<CliOption> Options { get; } =
     [
         JobCli.Connect, JobCli.SecretFile,
@@ -61,6 +69,13 @@ internal sealed class SubmitCommand : ICommand
         new("batch", "N", "global batch (default: the model's)"),
         new("seed", "N", "seed of initialization and data (default 0)"),
         new("data", "NAME", "data source (synthetic)"),
+        new("checkpoint-dir", "D", "checkpoint the job into D, an absolute path every silo of the job reaches (jobs across silos); with recovery on, the job survives a silo's death"),
+        new("checkpoint-every", "N", "with --checkpoint-dir: checkpoint every N steps (default 10)"),
+        new("keep", "K", "with --checkpoint-dir: committed checkpoints kept (default 3)"),
+        new("recover", null, "with --checkpoint-dir: on a silo's death re-plan on the silos alive, restore the last checkpoint and continue (the default)"),
+        new("no-recover", null, "with --checkpoint-dir: a silo's death fails the job"),
+        new("wait-for-replacement", "S", "with --checkpoint-dir: seconds to wait for a replacement silo before re-planning on fewer (default 5)"),
+        new("max-recoveries", "N", "with --checkpoint-dir: recoveries tolerated before the job fails (default 10)"),
         new("wait", null, "print progress and wait until the job ends; exit 1 if it fails"),
     ];
     public (int Min, int Max) Positionals => (0, 0);
@@ -86,12 +101,7 @@ internal sealed class SubmitCommand : ICommand
     {
         await foreach (var e in client.WatchAsync(id).ConfigureAwait(false))
         {
-            err.WriteLine(e.Kind switch
-            {
-                JobEventKinds.Planned => $"planned: {e.Plan!.Method}, {e.Plan.Stages.Count} stage(s) on {string.Join(",", e.Plan.Stages.SelectMany(s => s.Devices))}",
-                JobEventKinds.Step => $"step {e.Step}: loss {e.Loss:F4}, {e.ItemsPerSecond:N0}/s",
-                _ => $"{e.Kind}{(e.Message is null ? "" : $": {e.Message}")}",
-            });
+            err.WriteLine(JobCli.Line(e));
         }
     }
 
@@ -120,6 +130,28 @@ internal sealed class SubmitCommand : ICommand
             Batch = args.Has("batch") ? args.PositiveInt("batch", 1) : spec.Batch,
             Seed = args.Has("seed") ? args.PositiveInt("seed", 1) : spec.Seed,
             Data = args.Value("data") ?? spec.Data,
+            Checkpoints = Checkpoints(args, spec.Checkpoints),
+        };
+    }
+
+    /// <summary>The spec's checkpoint settings with the flags applied; null without <c>--checkpoint-dir</c> (or checkpoints in <c>--spec</c>).</summary>
+    private static JobCheckpoints? Checkpoints(CommandArgs args, JobCheckpoints? given)
+    {
+        string[] flags = ["checkpoint-every", "keep", "recover", "no-recover", "wait-for-replacement", "max-recoveries"];
+        if (given is null && !args.Has("checkpoint-dir"))
+        {
+            return flags.FirstOrDefault(args.Has) is { } stray ? throw new UsageException($"--{stray} needs --checkpoint-dir D (the job's checkpoints)") : null;
+        }
+        if (args.Has("recover") && args.Has("no-recover")) throw new UsageException("give --recover or --no-recover, not both");
+        var c = given ?? new JobCheckpoints();
+        return c with
+        {
+            Directory = args.Value("checkpoint-dir") ?? c.Directory,
+            Every = args.PositiveInt("checkpoint-every", c.Every),
+            Keep = args.PositiveInt("keep", c.Keep),
+            Recover = !args.Has("no-recover") && (args.Has("recover") || c.Recover),
+            WaitForReplacementSeconds = args.Number("wait-for-replacement", c.WaitForReplacementSeconds, example: " of seconds, e.g. 10"),
+            MaxRecoveries = args.Has("max-recoveries") ? args.PositiveInt("max-recoveries", c.MaxRecoveries) : c.MaxRecoveries,
         };
     }
 
@@ -151,8 +183,39 @@ internal sealed class StatusCommand : ICommand
     {
         using var client = JobCli.ConnectFrom(args);
         var job = client.GetJobAsync(JobCli.JobId(args)).GetAwaiter().GetResult();
-        if (context.Json) JobCli.WriteJson(context, job);
-        else JobCli.WriteText(context.Out, job);
+        if (context.Json)
+        {
+            JobCli.WriteJson(context, job);
+            return CliApp.Ok;
+        }
+        JobCli.WriteText(context.Out, job);
+        // What a job with checkpoints went through (a silo's death, the restore, the resume); `alpa events` lists everything.
+        var notes = client.GetMetricsAsync(job.Id).GetAwaiter().GetResult().Notes;
+        foreach (var n in notes.Where(n => n.Kind != JobEventKinds.Checkpoint)) context.Out.WriteLine($"recovery    {n.Kind}: {n.Message}");
+        if (notes.LastOrDefault(n => n.Kind == JobEventKinds.Checkpoint) is { } last) context.Out.WriteLine($"checkpoint  {last.Message}");
+        return CliApp.Ok;
+    }
+}
+
+/// <summary><c>alpa events JOB --connect ADDR:PORT [--json]</c>: what the job did so far, one event a line.</summary>
+internal sealed class EventsCommand : ICommand
+{
+    public string Name => "events";
+    public string Summary => "lists a job's events: planned, steps, checkpoints, a silo's death, waiting, restored, resumed, the end";
+    public string Usage => "alpa events JOB --connect ADDR:PORT [--secret-file F] [--json]";
+    public IReadOnlyList<CliOption> Options { get; } = [JobCli.Connect, JobCli.SecretFile];
+    public (int Min, int Max) Positionals => (1, 1);
+
+    public int Run(CommandArgs args, CliContext context)
+    {
+        using var client = JobCli.ConnectFrom(args);
+        var events = client.GetEventsAsync(JobCli.JobId(args)).GetAwaiter().GetResult();
+        if (context.Json)
+        {
+            JobCli.WriteJson(context, events);
+            return CliApp.Ok;
+        }
+        foreach (var e in events) context.Out.WriteLine($"{e.Sequence,5}  {JobCli.Line(e)}");
         return CliApp.Ok;
     }
 }

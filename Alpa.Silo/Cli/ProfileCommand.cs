@@ -94,11 +94,12 @@ internal sealed class ProfileCommand : ICommand
     {
         o.WriteLine($"cluster      {spec.Name}:{spec.Hosts}x{spec.DevicesPerHost} ({spec.Devices} CPU devices sharing this machine's cores)");
         o.WriteLine($"gemm         {Units.Flops(spec.Device.PeakF32Flops)}/s per device");
-        o.WriteLine($"memory-bound {Units.Bytes((long)spec.Device.MemoryBytesPerSecond)}/s per device (element-wise, 256 KiB tensors)");
+        o.WriteLine($"memory-bound {Units.Bytes((long)spec.Device.MemoryBytesPerSecond)}/s per device (element-wise, 64 KiB tensors)");
         o.WriteLine($"loopback     {Units.Bytes((long)spec.InterHostBytesPerSecond)}/s between hosts");
         o.WriteLine($"memory       {Units.Bytes(spec.Device.MemoryBytes)} per device");
         var r = spec.Overheads;
-        o.WriteLine($"runtime      per op {r.OpSeconds * 1e6:F1} µs, per GEMM call +{r.MatmulSeconds * 1e6:F1} µs, per instruction {r.InstructionSeconds * 1e6:F1} µs, per RUN +{r.RunSeconds * 1e6:F1} µs, per transfer +{r.TransferSeconds * 1e6:F1} µs");
+        o.WriteLine($"runtime      per op {r.OpSeconds * 1e6:F1} µs, per GEMM call +{r.MatmulSeconds * 1e6:F1} µs, per instruction {r.InstructionSeconds * 1e6:F1} µs, per RUN +{r.RunSeconds * 1e6:F1} µs, per transfer +{r.TransferSeconds * 1e6:F1} µs, " +
+                    $"vector ops {r.VectorFlops / 1e9:F1} GFLOP/s, devices share {r.SharedCores} core(s)");
         o.WriteLine($"all-reduce   over {devices} devices: α = {alpha * 1e6:F1} µs, 1/β = {Units.Bytes((long)(1 / beta))}/s (ring-equivalent bytes)");
         foreach (var (bytes, seconds) in curve) o.WriteLine($"  {Units.Bytes(bytes),10} {seconds * 1e6,10:F1} µs");
     }

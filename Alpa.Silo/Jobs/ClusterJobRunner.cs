@@ -14,25 +14,33 @@ namespace Alpa.Silo.Jobs;
 
 /// <summary>
 /// Runs a job that asks for more than one silo (or all of them) the way <c>alpa train --connect</c>
-/// does: one pipeline stage per silo (<see cref="ClusterJob"/>), its steps driven by the job's
-/// <see cref="IDriverGrain"/>, placed on this, the accepting, silo, through <see cref="DriverClient"/>
-/// (the cluster step loop's public API). The same seed gives the same losses as <c>train --connect</c>.
-/// A silo that dies fails the job with the driver's reason, which names it; cancel stops after the running step.
+/// does: one pipeline stage per silo (<see cref="ClusterJob"/>). Without checkpoints its steps are driven
+/// by the job's <see cref="IDriverGrain"/>, placed on this, the accepting, silo, through <see cref="DriverClient"/>
+/// (the cluster step loop's public API), and a silo that dies fails the job with the driver's reason, which
+/// names it. With checkpoints (<see cref="JobSpec.Checkpoints"/>) this silo runs the job through
+/// <see cref="RecoveringTrainingLoop"/>, which survives a silo's death (ClusterJobRunner.Recovery.cs).
+/// The same seed gives the same losses as <c>train --connect</c>; cancel stops after the running step.
 /// </summary>
-public sealed class ClusterJobRunner(SiloIdentity self, MembershipView view, IGrainFactory grains, ILogger<ClusterJobRunner> logger) : IJobRunner
+public sealed partial class ClusterJobRunner(SiloIdentity self, MembershipView view, IGrainFactory grains, ILogger<ClusterJobRunner> logger) : IJobRunner
 {
-    public void Validate(JobSpec spec, IReadOnlyList<string> devices) => _ = Choose(spec);
+    public void Validate(JobSpec spec, IReadOnlyList<string> devices)
+    {
+        _ = Choose(spec);
+        if (spec.Checkpoints is { } checkpoints) CheckDirectory(checkpoints.Directory);
+    }
 
     public async Task RunAsync(JobRunContext job, IJobProgress progress, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(job);
         ArgumentNullException.ThrowIfNull(progress);
         var silos = Choose(job.Spec);
+        if (job.Spec.Checkpoints is { } checkpoints)
+        {
+            await RunRecoveringAsync(job, silos, checkpoints, progress, cancellationToken).ConfigureAwait(false);
+            return;
+        }
         var (cluster, plan) = await Task.Run(() => Plan(job, silos), cancellationToken).ConfigureAwait(false);
-        var model = ModelZoo.Get(cluster.Model).Build();
-        var jobPlan = PipelineJobs.ToJobPlan(plan, d => ClusterJobView.DeviceName(silos[d / cluster.DevicesPerSilo], d, cluster.DevicesPerSilo),
-            s => string.Join("+", cluster.SilosOfStage(s)));
-        progress.Planned(jobPlan, model.Inputs.Any(n => n.Name == "tokens") ? "tokens" : "samples");
+        var jobPlan = Planned(cluster, progress);
         logger.LogInformation("job {Job}: {Model} in {Stages} stage(s) on silos {Silos}, {Microbatches} microbatches, {Steps} steps",
             job.JobId, cluster.Model, plan.Stages.Count, string.Join(", ", cluster.WorkerSilos), plan.Microbatches, job.Spec.Steps);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -42,7 +50,7 @@ public sealed class ClusterJobRunner(SiloIdentity self, MembershipView view, IGr
             if (double.IsFinite(step.Loss)) Report(step, jobPlan, progress);
             else if (diverged is null)
             {
-                diverged = $"the loss became {step.Loss} at step {step.Step}; lower the learning rate";
+                diverged = Diverged(step.Loss, step.Step);
                 stop.Cancel(); // the driver stops after this step
             }
         }, stop.Token).ConfigureAwait(false);
@@ -52,6 +60,18 @@ public sealed class ClusterJobRunner(SiloIdentity self, MembershipView view, IGr
             throw new OperationCanceledException($"job {job.JobId} was cancelled after step {result.Status.Step}", cancellationToken);
         }
     }
+
+    /// <summary>Reports <paramref name="cluster"/>'s plan to the job service (stages named by their silos); returns it in the dashboard's terms.</summary>
+    private static JobPlan Planned(ClusterJob cluster, IJobProgress progress)
+    {
+        var model = ModelZoo.Get(cluster.Model).Build();
+        var jobPlan = PipelineJobs.ToJobPlan(cluster.ReadPlan(), d => ClusterJobView.DeviceName(cluster.Silos[d / cluster.DevicesPerSilo], d, cluster.DevicesPerSilo),
+            s => string.Join("+", cluster.SilosOfStage(s)));
+        progress.Planned(jobPlan, model.Inputs.Any(n => n.Name == "tokens") ? "tokens" : "samples");
+        return jobPlan;
+    }
+
+    private static string Diverged(double loss, long step) => $"the loss became {loss} at step {step}; lower the learning rate";
 
     /// <summary>A step of the driver as the job service's step: loss, throughput, per-stage seconds, timeline and device peaks.</summary>
     private static void Report(DriverStep step, JobPlan plan, IJobProgress progress)

@@ -28,4 +28,10 @@ public interface IJobProgress
 
     /// <summary>A step finished, with its measured timeline and each device's peak live bytes.</summary>
     void StepDone(StepMetrics step, IReadOnlyList<TimelineEvent> timeline, IReadOnlyList<long> devicePeakBytes);
+
+    /// <summary>
+    /// Something else happened (<paramref name="kind"/>: a checkpoint, a silo's death, a restore …, see <see cref="JobEventKinds"/>;
+    /// never a final kind) after <paramref name="step"/> steps. A step reported again after a restore replaces the lost one.
+    /// </summary>
+    void Noted(string kind, int step, string message);
 }

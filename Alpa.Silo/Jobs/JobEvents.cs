@@ -2,7 +2,10 @@ using Alpa.Client.Jobs;
 
 namespace Alpa.Silo.Jobs;
 
-/// <summary>The events of a job that is no longer in memory, rebuilt from its stored record (same numbering as live).</summary>
+/// <summary>
+/// The events of a job that is no longer in memory, rebuilt from its stored record (same numbering as live for a job
+/// that did not recover; after a recovery the redone steps appear once, so the numbers differ from the live ones).
+/// </summary>
 public static class JobEvents
 {
     public static IReadOnlyList<JobEvent> Replay(JobInfo info, JobMetrics metrics)
@@ -14,10 +17,14 @@ public static class JobEvents
         {
             events.Add(new JobEvent { Sequence = 0, Kind = JobEventKinds.Planned, JobId = info.Id, Plan = metrics.Plan });
         }
-        events.AddRange(metrics.Steps.Select(s => new JobEvent
+        var steps = metrics.Steps.Select(s => new JobEvent
         {
             Sequence = 0, Kind = JobEventKinds.Step, JobId = info.Id, Step = s.Step, Loss = s.Loss, ItemsPerSecond = s.ItemsPerSecond,
-        }));
+        });
+        // Notes (checkpoints, recoveries) after the steps they follow; the steps are the final trajectory, so redone ones appear once.
+        events.AddRange(steps.Select((e, i) => (e, Order: (e.Step ?? 0) * 2.0, i))
+            .Concat(metrics.Notes.Select((e, i) => (e, Order: ((e.Step ?? 0) * 2.0) + 1, i)))
+            .OrderBy(x => x.Order).ThenBy(x => x.i).Select(x => x.e));
         if (JobStates.IsFinal(info.State))
         {
             var kind = info.State switch

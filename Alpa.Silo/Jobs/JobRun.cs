@@ -11,6 +11,7 @@ public sealed class JobRun : IJobProgress
     private readonly object _gate = new();
     private readonly List<JobEvent> _events = [];
     private readonly List<StepMetrics> _steps = [];
+    private readonly List<JobEvent> _notes = [];
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private JobInfo _info;
     private JobPlan? _plan;
@@ -46,6 +47,7 @@ public sealed class JobRun : IJobProgress
                     Steps = [.. _steps],
                     Timeline = _timeline,
                     DevicePeakBytes = _peaks,
+                    Notes = [.. _notes],
                 };
             }
         }
@@ -61,7 +63,7 @@ public sealed class JobRun : IJobProgress
         lock (_gate)
         {
             _plan = plan;
-            _info = _info with { State = JobStates.Running, ItemUnit = itemUnit, Devices = [.. plan.Stages.SelectMany(s => s.Devices)], StartedAt = DateTimeOffset.UtcNow };
+            _info = _info with { State = JobStates.Running, ItemUnit = itemUnit, Devices = [.. plan.Stages.SelectMany(s => s.Devices)], StartedAt = _info.StartedAt ?? DateTimeOffset.UtcNow };
             Add(new JobEvent { Sequence = 0, Kind = JobEventKinds.Planned, JobId = Id, Plan = plan });
         }
     }
@@ -71,12 +73,24 @@ public sealed class JobRun : IJobProgress
         ArgumentNullException.ThrowIfNull(step);
         lock (_gate)
         {
+            _steps.RemoveAll(s => s.Step >= step.Step); // redone after a restore
             _steps.Add(step);
             _timeline = timeline;
             _peaks = devicePeakBytes;
             var throughput = _steps.Count / _steps.Sum(s => s.Seconds) * (step.ItemsPerSecond * step.Seconds);
             _info = _info with { Step = step.Step, LastLoss = step.Loss, ItemsPerSecond = throughput };
             Add(new JobEvent { Sequence = 0, Kind = JobEventKinds.Step, JobId = Id, Step = step.Step, Loss = step.Loss, ItemsPerSecond = step.ItemsPerSecond });
+        }
+    }
+
+    public void Noted(string kind, int step, string message)
+    {
+        if (JobEventKinds.IsFinal(kind)) throw new ArgumentException($"'{kind}' is a final event; the job service sends it", nameof(kind));
+        lock (_gate)
+        {
+            var e = new JobEvent { Sequence = 0, Kind = kind, JobId = Id, Step = step, Message = message };
+            _notes.Add(e);
+            Add(e);
         }
     }
 

@@ -43,7 +43,12 @@ public sealed class JobService(SiloIdentity self, IJobStore store, IJobRunner ru
         _runs[info.Id] = run;
         await store.SaveAsync(info, run.Metrics, cancellationToken).ConfigureAwait(false);
         logger.LogInformation("job {Job} submitted: {Name}, {Steps} steps on {Devices} device(s)", info.Id, info.Name, spec.Steps, spec.Cluster.Devices);
-        _ = Task.Run(() => ExecuteAsync(run), CancellationToken.None);
+        // The job outlives this call: it must not inherit the submit call's ambient deadline (GrainCallContext), or every
+        // grain call of a job across silos fails once the submit call's deadline has passed.
+        using (ExecutionContext.SuppressFlow())
+        {
+            _ = Task.Run(() => ExecuteAsync(run), CancellationToken.None);
+        }
         return info;
     }
 
@@ -130,6 +135,7 @@ public sealed class JobService(SiloIdentity self, IJobStore store, IJobRunner ru
     private async Task ExecuteAsync(JobRun run)
     {
         using var jobProperty = LogContext.PushProperty("job", run.Id);
+        using var calls = GrainCallContext.WithJob(run.Id);
         var saver = new ThrottledSave(store, logger, run);
         run.Update(i => i with { State = JobStates.Planning });
         try
@@ -233,6 +239,12 @@ public sealed class JobService(SiloIdentity self, IJobStore store, IJobRunner ru
         {
             run.StepDone(step, timeline, devicePeakBytes);
             _ = saver.SaveAsync(force: false);
+        }
+
+        public void Noted(string kind, int step, string message)
+        {
+            run.Noted(kind, step, message);
+            _ = saver.SaveAsync(force: true);
         }
     }
 }

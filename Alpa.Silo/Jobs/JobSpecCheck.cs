@@ -9,6 +9,10 @@ namespace Alpa.Silo.Jobs;
 public static class JobSpecCheck
 {
     public const int MaxSteps = 1_000_000;
+    /// <summary>Longest wait for a replacement silo a job may ask for, seconds.</summary>
+    public const int MaxWaitSeconds = 3600;
+    /// <summary>Most recoveries a job may allow.</summary>
+    public const int MaxRecoveries = 1000;
 
     /// <summary>Throws <see cref="JobException"/> (bad-request) for the first problem found.</summary>
     public static void Validate(JobSpec? spec)
@@ -46,6 +50,26 @@ public static class JobSpecCheck
         {
             throw JobException.BadSpec("cluster", "must ask for at least 1 silo (or \"all\") and 1 device per silo, e.g. {\"silos\":1,\"devices\":2}");
         }
+        if (spec.Checkpoints is { } checkpoints) ValidateCheckpoints(checkpoints, spec.Cluster.Silos);
+    }
+
+    /// <summary>Checkpoint settings: an absolute directory, positive interval and retention, bounded waits and recoveries; only for jobs across silos.</summary>
+    private static void ValidateCheckpoints(JobCheckpoints c, int silos)
+    {
+        if (silos == 1)
+            throw JobException.BadSpec("checkpoints", "are for jobs across silos (one stage per silo); ask for 2 or more silos (cluster.silos) or \"all\", or leave checkpoints out");
+        if (string.IsNullOrWhiteSpace(c.Directory))
+            throw JobException.BadSpec("checkpoints.directory", "is missing; give an absolute path every silo of the job reaches, e.g. /mnt/shared/checkpoints/run1");
+        if (!Path.IsPathFullyQualified(c.Directory))
+            throw JobException.BadSpec("checkpoints.directory", $"is '{c.Directory}', a relative path; give an absolute path (the silos resolve it, not the client)");
+        if (c.Every < 1)
+            throw JobException.BadSpec("checkpoints.every", $"is {c.Every}; use 1 or more (steps between checkpoints)");
+        if (c.Keep < 1)
+            throw JobException.BadSpec("checkpoints.keep", $"is {c.Keep}; use 1 or more (committed checkpoints kept)");
+        if (!double.IsFinite(c.WaitForReplacementSeconds) || c.WaitForReplacementSeconds is < 0 or > MaxWaitSeconds)
+            throw JobException.BadSpec("checkpoints.waitForReplacementSeconds", $"is {c.WaitForReplacementSeconds}; use 0 … {MaxWaitSeconds} seconds");
+        if (c.MaxRecoveries is < 0 or > MaxRecoveries)
+            throw JobException.BadSpec("checkpoints.maxRecoveries", $"is {c.MaxRecoveries}; use 0 … {MaxRecoveries}");
     }
 
     /// <summary>The model the spec names, or a bad-request <see cref="JobException"/>.</summary>

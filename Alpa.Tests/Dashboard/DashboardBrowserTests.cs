@@ -66,6 +66,7 @@ public sealed class DashboardBrowserTests
         var drawn = await page.EvalOnSelectorAllAsync<double[]>("circle.loss-point", "cs => cs.map(c => Number(c.dataset.loss))");
         Assert.Equal(metrics.Steps.Select(s => s.Loss), drawn);
         Assert.Equal(metrics.Steps[^1].Loss.ToString("F4", System.Globalization.CultureInfo.InvariantCulture), (await page.InnerTextAsync("#card-loss .value")).Trim());
+        Assert.Equal("no checkpoint or recovery events", (await page.InnerTextAsync("#notes-none")).Trim());
 
         await page.ClickAsync("#plan-link");
         await page.WaitForSelectorAsync("#plan-view");

@@ -19,6 +19,13 @@ public sealed class JobUnitTests
     [InlineData("""{"model":"mlp","data":"s3://x"}""", "synthetic")]
     [InlineData("""{"model":"mlp","cluster":{"silos":-1,"devices":1}}""", "at least 1 silo")]
     [InlineData("""{"model":"mlp","learningRate":-1}""", "learningRate")]
+    [InlineData("""{"model":"mlp","checkpoints":{"directory":"/tmp/c"}}""", "checkpoints are for jobs across silos")]
+    [InlineData("""{"model":"mlp","cluster":{"silos":2},"checkpoints":{}}""", "checkpoints.directory is missing")]
+    [InlineData("""{"model":"mlp","cluster":{"silos":2},"checkpoints":{"directory":"ckpt"}}""", "checkpoints.directory is 'ckpt', a relative path")]
+    [InlineData("""{"model":"mlp","cluster":{"silos":"all"},"checkpoints":{"directory":"/c","every":0}}""", "checkpoints.every is 0")]
+    [InlineData("""{"model":"mlp","cluster":{"silos":2},"checkpoints":{"directory":"/c","keep":0}}""", "checkpoints.keep is 0")]
+    [InlineData("""{"model":"mlp","cluster":{"silos":2},"checkpoints":{"directory":"/c","waitForReplacementSeconds":-1}}""", "checkpoints.waitForReplacementSeconds is -1")]
+    [InlineData("""{"model":"mlp","cluster":{"silos":2},"checkpoints":{"directory":"/c","maxRecoveries":5000}}""", "checkpoints.maxRecoveries is 5000")]
     public void MalformedSpecsAreRefusedNamingTheField(string json, string expected)
     {
         var spec = System.Text.Json.JsonSerializer.Deserialize<JobSpec>(json, Alpa.Client.Transport.AlpaJson.Options)!;
@@ -52,6 +59,35 @@ public sealed class JobUnitTests
         Assert.Equal(["queued", "planned", "step", "step", "finished"], replayed.Select(e => e.Kind));
         Assert.True(live.Final);
         Assert.Equal(10, run.Info.ItemsPerSecond!.Value, 9); // 1 item per step, 2 steps in 0.2 s
+    }
+
+    [Fact]
+    public async Task ARecoveredRunKeepsEachStepOnceAndItsNotesInOrder()
+    {
+        var info = new JobInfo { Id = "job-2", Name = "gpt", State = JobStates.Queued, Silo = "s", Spec = new JobSpec { Model = "gpt-tiny", Steps = 3 }, SubmittedAt = DateTimeOffset.UnixEpoch };
+        var run = new JobRun(info);
+        var plan = new JobPlan { Method = "pipeline", Stages = [], ParameterSpecs = new Dictionary<string, string[]>() };
+        run.Planned(plan, "tokens");
+        var started = run.Info.StartedAt;
+        run.StepDone(new StepMetrics(1, 3.0, 0.1, 10), [], []);
+        run.Noted(JobEventKinds.Checkpoint, 1, "checkpoint of step 1 committed");
+        run.StepDone(new StepMetrics(2, 2.9, 0.1, 10), [], []);
+        run.Noted(JobEventKinds.Died, 2, "silo b died after step 2");
+        run.Planned(plan, "tokens");
+        run.Noted(JobEventKinds.Restored, 1, "restored step 1");
+        run.StepDone(new StepMetrics(2, 2.8, 0.1, 10), [], []);
+        run.Noted(JobEventKinds.Resumed, 2, "resumed");
+        run.StepDone(new StepMetrics(3, 2.7, 0.1, 10), [], []);
+        run.Finish(JobStates.Done, null);
+
+        Assert.Throws<ArgumentException>(() => run.Noted(JobEventKinds.Finished, 3, "not a note"));
+        Assert.Equal(started, run.Info.StartedAt);
+        Assert.Equal([(1, 3.0), (2, 2.8), (3, 2.7)], run.Metrics.Steps.Select(s => (s.Step, s.Loss)));
+        var live = await run.EventsAsync(0, TimeSpan.Zero, default);
+        Assert.Equal(["queued", "planned", "step", "checkpoint", "step", "died", "planned", "restored", "step", "resumed", "step", "finished"], live.Events.Select(e => e.Kind));
+        var replayed = JobEvents.Replay(run.Info, run.Metrics);
+        Assert.Equal(["queued", "planned", "step", "checkpoint", "restored", "step", "died", "resumed", "step", "finished"], replayed.Select(e => e.Kind));
+        Assert.Equal(Enumerable.Range(1, replayed.Count).Select(i => (long)i), replayed.Select(e => e.Sequence));
     }
 
     [Fact]

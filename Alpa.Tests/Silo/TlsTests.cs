@@ -41,7 +41,7 @@ public sealed class TlsTests
             AlpaClient.ConnectAsync(b, new TransportOptions { Secret = cluster.Secret, DefaultTimeout = TimeSpan.FromSeconds(2) }));
     }
 
-    private static (string Pfx, string Crt) WriteSelfSignedCertificate(string directory)
+    internal static (string Pfx, string Crt) WriteSelfSignedCertificate(string directory)
     {
         using var key = RSA.Create(2048);
         var request = new CertificateRequest("CN=alpa-test-cluster", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);

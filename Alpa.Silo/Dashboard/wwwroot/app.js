@@ -134,7 +134,11 @@ async function job(id) {
       ` · silo ${j.silo} · devices ${j.devices.join(', ')}`),
     h('h2', {}, 'Loss'), lossChart(m.steps),
     h('h2', {}, 'Throughput per step'), table(['step', 'loss', 'seconds', `${j.itemUnit}/s`],
-      m.steps.slice(-10).map(s => [s.step, fmt.loss(s.loss), fmt.num(s.seconds, 4), fmt.num(s.itemsPerSecond, 0)]), { id: 'steps-table' })];
+      m.steps.slice(-10).map(s => [s.step, fmt.loss(s.loss), fmt.num(s.seconds, 4), fmt.num(s.itemsPerSecond, 0)]), { id: 'steps-table' }),
+    // Checkpoints and recovery (jobs across silos with checkpoints): died, waiting, restored, skipped, resumed, checkpoint.
+    h('h2', {}, 'Checkpoints and recovery'), (m.notes || []).length
+      ? table(['after step', 'event', 'what happened'], m.notes.map(n => [n.step, n.kind, n.message]), { id: 'notes-table' })
+      : h('p', { class: 'muted', id: 'notes-none' }, 'no checkpoint or recovery events')];
 }
 
 async function plan(id) {

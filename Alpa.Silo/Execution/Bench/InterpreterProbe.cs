@@ -13,14 +13,14 @@ namespace Alpa.Silo.Execution.Bench;
 /// <summary>The mesh worker's fixed costs, seconds.</summary>
 /// <param name="InstructionSeconds">One instruction's bookkeeping (median FREE).</param>
 /// <param name="RunSeconds">A RUN beyond its ops as the cost model prices them (median over RUNs, less one instruction).</param>
-/// <param name="TransferSeconds">A SEND beyond one instruction (median).</param>
+/// <param name="TransferSeconds">A SEND beyond one instruction (median), plus the median time a waiting RECV takes to resume after its SEND ended.</param>
 public sealed record InterpreterCosts(double InstructionSeconds, double RunSeconds, double TransferSeconds);
 
 /// <summary>
 /// Measures the interpreter on a real pipeline whose kernels cost nothing: a 8-wide MLP, one stage per
-/// device of the cluster (at least 2, so that boundaries exist), 8 microbatches under GPipe, every
+/// device of the cluster up to the machine's cores (at least 2, so that boundaries exist), 8 microbatches under 1F1B, every
 /// stage on a (1, 1) mesh, all stages running at once as in a real job. The fixed costs are read from
-/// the timed events of 3 steps after 2 warm-up steps; RUNs are charged what the cost model already
+/// the timed events of 10 steps after 10 warm-up steps (the JIT promotes the hot code meanwhile); RUNs are charged what the cost model already
 /// prices (their ops, with the spec's op costs) so that only the rest is attributed to the RUN.
 /// </summary>
 public static class InterpreterProbe
@@ -28,14 +28,18 @@ public static class InterpreterProbe
     public static InterpreterCosts Measure(ClusterSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
-        var stages = Math.Max(2, spec.Devices);
+        // No more stages than cores (the probe measures a device with a core of its own), at least 2.
+        var stages = Math.Max(2, Math.Min(spec.Devices, Environment.ProcessorCount));
         var model = new MlpSpec { Name = "probe-mlp", Batch = 16, DType = DType.F32, Layers = stages, Hidden = 8, Ffn = 8 };
-        using var run = LocalPipeline.Create(model, spec.WithShape(1, stages), [.. Enumerable.Repeat((1, 1, 1, 1), stages)], 8, PipelineSchedule.GPipe);
+        using var run = LocalPipeline.Create(model, spec.WithShape(1, stages), [.. Enumerable.Repeat((1, 1, 1, 1), stages)], 8, PipelineSchedule.OneFOneB);
         var events = new List<PipelineEvent>();
-        for (var step = 0; step < 5; step++)
+        var handoffs = new List<double>();
+        for (var step = 0; step < 20; step++)
         {
             run.Step(step);
-            if (step >= 2) events.AddRange(run.Runner.LastStep!.Events);
+            if (step < 10) continue;
+            events.AddRange(run.Runner.LastStep!.Events);
+            handoffs.AddRange(Handoffs(run.Runner.LastStep!.Events));
         }
         static double Duration(PipelineEvent e) => e.EndSeconds - e.StartSeconds;
         var plan = run.Runner.Plan;
@@ -44,7 +48,24 @@ public static class InterpreterProbe
             .Select(e => Duration(e) - instruction - (e.Kind == PipelineEventKind.Forward ? plan.Stages[e.Stage].ForwardSeconds : plan.Stages[e.Stage].BackwardSeconds))
             .ToArray();
         var sends = events.Where(e => e.Kind == PipelineEventKind.Send).Select(e => Duration(e) - instruction).ToArray();
-        return new InterpreterCosts(instruction, Math.Max(0, OverheadProbe.Median(runs)), Math.Max(0, OverheadProbe.Median(sends)));
+        var handoff = handoffs.Count > 0 ? OverheadProbe.Median(handoffs) : 0;
+        return new InterpreterCosts(instruction, Math.Max(0, OverheadProbe.Median(runs)), Math.Max(0, OverheadProbe.Median(sends)) + handoff);
+    }
+
+    /// <summary>
+    /// For every RECV of one step that had to wait: the time from the matching SEND's end (the latest
+    /// SEND of the same microbatch by a neighbouring stage that ended before the RECV did) until the
+    /// receiving worker resumed — waking the worker's continuation on the thread pool.
+    /// </summary>
+    private static IEnumerable<double> Handoffs(IEnumerable<PipelineEvent> events)
+    {
+        var sends = events.Where(e => e.Kind == PipelineEventKind.Send).ToArray();
+        foreach (var recv in events.Where(e => e.Kind == PipelineEventKind.Recv))
+        {
+            var arrival = sends.Where(x => x.Microbatch == recv.Microbatch && Math.Abs(x.Stage - recv.Stage) == 1 && x.EndSeconds <= recv.EndSeconds)
+                               .Select(x => (double?)x.EndSeconds).Max();
+            if (arrival is { } at && at > recv.StartSeconds) yield return recv.EndSeconds - at;
+        }
     }
 }
 

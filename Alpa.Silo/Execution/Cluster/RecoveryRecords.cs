@@ -38,6 +38,14 @@ public sealed record RecoveringTrainingOptions
     public int MaxTransientRetries { get; init; } = 2;
     /// <summary>How long a silo may take to answer the liveness probe.</summary>
     public TimeSpan ProbeTimeout { get; init; } = TimeSpan.FromSeconds(2);
+    /// <summary>Devices per silo the job uses (null: every device of the silos, as the first probe reports).</summary>
+    public int? DevicesPerSilo { get; init; }
+    /// <summary>Peak learning rate of Adam (null: <see cref="ClusterJob.PeakLearningRate"/>'s default).</summary>
+    public double? PeakLearningRate { get; init; }
+    /// <summary>Tokens (or samples) one step trains on, for <see cref="ClusterStepRecord.ItemsPerSecond"/> of the step events; 0 = report 0.</summary>
+    public long ItemsPerStep { get; init; }
+    /// <summary>Read every parameter block from the workers after the last step (for <c>--check</c>; see <see cref="RecoveringTrainingResult.Parameters"/>).</summary>
+    public bool ReadParameters { get; init; }
 }
 
 /// <summary>Something the job did, for logs and the CLI: <c>planned</c>, <c>restored</c>, <c>step</c>, <c>checkpoint</c>, <c>died</c>, <c>waiting</c>, <c>resumed</c>, <c>skipped</c>, <c>finished</c>.</summary>
@@ -45,7 +53,13 @@ public sealed record RecoveringTrainingOptions
 /// <param name="Step">Steps done at that moment.</param>
 /// <param name="Message">One line saying what happened.</param>
 /// <param name="Timestamp"><see cref="System.Diagnostics.Stopwatch.GetTimestamp"/> when it happened.</param>
-public sealed record TrainingEvent(string Kind, long Step, string Message, long Timestamp);
+public sealed record TrainingEvent(string Kind, long Step, string Message, long Timestamp)
+{
+    /// <summary>On <c>planned</c>: the job of the new plan (its silos and layout).</summary>
+    public ClusterJob? Job { get; init; }
+    /// <summary>On <c>step</c>: the step's loss, time, throughput and every worker's reply (timeline, peak memory).</summary>
+    public ClusterStepRecord? Record { get; init; }
+}
 
 /// <summary>One recovery, with the time each phase took.</summary>
 /// <param name="Failure">The failure as the driver saw it (names the silo).</param>
@@ -72,4 +86,8 @@ public sealed record RecoveryTiming(string Failure, IReadOnlyList<string> DeadSi
 /// <param name="Checkpoints">Every committed save.</param>
 /// <param name="StartStep">The step the job started from (non-zero when resuming).</param>
 public sealed record RecoveringTrainingResult(IReadOnlyList<double> Losses, ClusterJob FinalJob, IReadOnlyList<RecoveryTiming> Recoveries,
-                                              IReadOnlyList<SaveReport> Checkpoints, long StartStep);
+                                              IReadOnlyList<SaveReport> Checkpoints, long StartStep)
+{
+    /// <summary>The workers' parameter blocks after the last step when <see cref="RecoveringTrainingOptions.ReadParameters"/> asked for them; else null.</summary>
+    public IReadOnlyList<Alpa.Client.Contracts.ParameterBlock>? Parameters { get; init; }
+}

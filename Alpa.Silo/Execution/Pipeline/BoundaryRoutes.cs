@@ -90,8 +90,10 @@ public sealed class BoundaryRoutes
                 var k = stage.LocalIndex(rank);
                 if (k < 0) continue;
                 host[k] ??= stage.Devices[k].CopyToHost(shards[k]);
-                var origin = stage.BlockOffsets(name, rank);
-                tiles.Add(new BoundaryTile(name, i, ShardLayout.Region(host[k]!, Relative(tile.Offset, origin), [.. tile.Shape])));
+                var offsets = Relative(tile.Offset, stage.BlockOffsets(name, rank));
+                // A tile that is the whole shard goes as the host copy itself (tiles are read-only).
+                var data = IsWhole(host[k]!.Shape, offsets, tile.Shape) ? host[k]! : ShardLayout.Region(host[k]!, offsets, [.. tile.Shape]);
+                tiles.Add(new BoundaryTile(name, i, data));
             }
         }
         return tiles;
@@ -107,6 +109,11 @@ public sealed class BoundaryRoutes
         foreach (var group in tiles.GroupBy(t => t.Name))
         {
             var route = Route(group.Key, from, to);
+            if (Whole(stage, devices, route, group) is { } whole)
+            {
+                result[group.Key] = [.. whole.Select((h, k) => stage.Devices[k].Upload(h))];
+                continue;
+            }
             var local = stage.LocalShards(group.Key);
             foreach (var t in group)
             {
@@ -137,4 +144,31 @@ public sealed class BoundaryRoutes
     }
 
     private static long[] Relative(IReadOnlyList<long> offset, long[] origin) => [.. offset.Select((o, d) => o - origin[d])];
+
+    private static bool IsWhole(IReadOnlyList<long> shard, long[] offsets, IReadOnlyList<long> tile) =>
+        offsets.All(o => o == 0) && shard.SequenceEqual(tile);
+
+    /// <summary>
+    /// When every local shard of the tensor is exactly one received tile (same layout on both meshes,
+    /// the common case), the tiles themselves, by local rank; otherwise null and the tiles are placed
+    /// into zeroed shards.
+    /// </summary>
+    private static HostTensor[]? Whole(StageRuntime stage, IReadOnlyList<int> devices, ReshardingPlan route, IEnumerable<BoundaryTile> tiles)
+    {
+        var shape = stage.LocalShape(tiles.First().Name);
+        var whole = new HostTensor?[stage.Devices.Count];
+        foreach (var t in tiles)
+        {
+            var tile = route.Tiles[t.Tile];
+            foreach (var receiver in tile.Receivers)
+            {
+                var rank = Rank(devices, receiver);
+                var k = stage.LocalIndex(rank);
+                if (k < 0) continue;
+                if (whole[k] is not null || !IsWhole(shape, Relative(tile.Offset, stage.BlockOffsets(t.Name, rank)), tile.Shape)) return null;
+                whole[k] = t.Data;
+            }
+        }
+        return whole.All(w => w is not null) ? [.. whole.Select(w => w!)] : null;
+    }
 }

@@ -42,6 +42,8 @@ public sealed class StageRuntime : IDisposable
     private readonly List<NodeProgram> _deferred;
     private readonly Dictionary<string, Tensor[]> _accumulated = new(StringComparer.Ordinal);
     private int _accumulatedMicrobatches;
+    private readonly Dictionary<int[], Dictionary<int, int>> _lastUse = [];
+    private HashSet<string>? _kept;
 
     /// <param name="placement">The ranks of the stage mesh this process runs (a mesh spanning silos); default: all of them.</param>
     public StageRuntime(StageGraph stage, IntraResult plan, ulong seed, MeshPlacement? placement = null)
@@ -168,11 +170,14 @@ public sealed class StageRuntime : IDisposable
         return ShardLayout.Offsets(spec, Mesh, rank, ShardLayout.LocalShape(node.Shape, spec, Mesh));
     }
 
+    /// <summary>The shape of one local shard of a tensor in this stage's layout.</summary>
+    public long[] LocalShape(string name) => ShardLayout.LocalShape(_stage.Graph[name].Shape, SpecOf(name), Mesh);
+
     /// <summary>Zeroed host shards of a tensor in this stage's layout, one per local rank.</summary>
     public HostTensor[] LocalShards(string name)
     {
         var node = _stage.Graph[name];
-        var shape = ShardLayout.LocalShape(node.Shape, SpecOf(name), Mesh);
+        var shape = LocalShape(name);
         var elements = shape.Aggregate(1L, (a, b) => a * b);
         return [.. Devices.Select(_ => node.DType == DType.I32
             ? HostTensor.FromInts(new int[elements], shape)
@@ -194,10 +199,8 @@ public sealed class StageRuntime : IDisposable
     private void Run(int[] ids, Tensor[]?[] values, IReadOnlyDictionary<string, HostTensor> data, bool[] preset, HashSet<int>? deferred)
     {
         var graph = _stage.Graph;
-        var last = new Dictionary<int, int>();
-        foreach (var id in ids)
-            foreach (var x in graph.Nodes[id].Inputs) last[x.Id] = id;
-        var keep = Kept();
+        var last = LastUse(ids);
+        var keep = _kept ??= Kept();
         foreach (var id in ids)
         {
             var node = graph.Nodes[id];
@@ -208,12 +211,29 @@ public sealed class StageRuntime : IDisposable
                     values[x.Id] = _exec.Evaluate(_exec.Program[x.Id], values, data, false);
                 }
             values[id] = _exec.Evaluate(_exec.Program[id], values, data, deferred?.Contains(id) == true);
-            foreach (var x in node.Inputs.Distinct())
+            for (var i = 0; i < node.Inputs.Count; i++)
+            {
+                var x = node.Inputs[i];
                 if (last[x.Id] == id && !preset[x.Id] && !keep.Contains(x.Name) && !_exec.IsPersistent(x.Id) && values[x.Id] is { } v)
                 {
                     foreach (var t in v) t.Dispose();
-                    values[x.Id] = null;
+                    values[x.Id] = null; // an input read twice is freed once: the second time it is null
                 }
+            }
+        }
+    }
+
+    /// <summary>For every input read by <paramref name="ids"/>, the last of them that reads it; computed once per part (the parts' id arrays are fixed).</summary>
+    private Dictionary<int, int> LastUse(int[] ids)
+    {
+        lock (_lastUse)
+        {
+            if (_lastUse.TryGetValue(ids, out var known)) return known;
+            var last = new Dictionary<int, int>();
+            foreach (var id in ids)
+                foreach (var x in _stage.Graph.Nodes[id].Inputs) last[x.Id] = id;
+            _lastUse[ids] = last;
+            return last;
         }
     }
 

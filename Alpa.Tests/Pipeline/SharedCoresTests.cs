@@ -1,0 +1,84 @@
+using Alpa.Planner.Cluster;
+using Alpa.Planner.Graph;
+using Alpa.Planner.Intra;
+using Alpa.Planner.Pipeline;
+using Alpa.Planner.Planning;
+using Alpa.Planner.Plans;
+
+namespace Alpa.Tests.Pipeline;
+
+/// <summary>Local devices sharing the machine's cores: carried by cluster files and plans, shared by the simulator.</summary>
+public sealed class SharedCoresTests
+{
+    private static ClusterSpec Local(RuntimeOverheads overheads) =>
+        BuiltInClusters.ForLocal(1, 4, 40e9, 5e9, 5e9, 1L << 32) with { Overheads = overheads };
+
+    [Fact]
+    public void ClusterFilesAndPlansCarryTheSharedCoresAndTheVectorRate()
+    {
+        var spec = Local(new RuntimeOverheads { OpSeconds = 2e-6, SharedCores = 2, VectorFlops = 5.5e9 });
+        var back = ClusterJson.Parse(ClusterJson.Write(spec)).Overheads;
+        Assert.Equal(2, back.SharedCores);
+        Assert.Equal(5.5e9, back.VectorFlops, 1);
+        var cluster = AutoPlanner.ToInterOp(spec);
+        Assert.Equal(2, cluster.SharedCores);
+        var plan = PipelineTests.SyntheticPlan(2, 2, PipelineSchedule.GPipe, new Random(5));
+        var shared = plan with { Cluster = plan.Cluster with { SharedCores = 2 } };
+        Assert.Equal(2, PlanJson.Read(PlanJson.Write(shared)).Cluster.SharedCores);
+        Assert.DoesNotContain("shared_cores", PlanJson.Write(plan), StringComparison.Ordinal);
+
+        var json = System.Text.Json.Nodes.JsonNode.Parse(ClusterJson.Write(spec))!;
+        json["runtime"]!["shared_cores"] = 1.5;
+        Assert.Equal("runtime.shared_cores", Assert.Throws<ClusterSpecException>(() => ClusterJson.Parse(json.ToJsonString())).Field);
+        json["runtime"]!["shared_cores"] = -1;
+        Assert.Equal("runtime.shared_cores", Assert.Throws<ClusterSpecException>(() => ClusterJson.Parse(json.ToJsonString())).Field);
+    }
+
+    [Fact]
+    public void VectorOpsRunAtTheVectorRateAndGemmsAtThePeak()
+    {
+        var b = new GraphBuilder();
+        var x = b.Input("x", new Shape(64, 64));
+        var y = b.Gelu(b.MatMul(x, b.Parameter("w", new Shape(64, 64)), name: "mm"), "act");
+        var graph = b.Build([y]);
+        var slow = Local(new RuntimeOverheads { VectorFlops = 1e9 });
+        double Seconds(ClusterSpec c, string name) => ComputeModel.Seconds(graph[name], LogicalMesh.Create(c.WithShape(1, 1), 1, 1), 1, 0);
+        Assert.Equal(graph["act"].Flops / 1e9, Seconds(slow, "act"), 1e-12);
+        Assert.Equal(graph["act"].Flops / 40e9, Seconds(Local(RuntimeOverheads.None), "act"), 1e-12);
+        Assert.Equal(Seconds(Local(RuntimeOverheads.None), "mm"), Seconds(slow, "mm"), 1e-15);
+    }
+
+    [Theory]
+    [InlineData(PipelineSchedule.OneFOneB, 4)]
+    [InlineData(PipelineSchedule.GPipe, 2)]
+    public void WithACoreForEveryDeviceSharingChangesNothing(PipelineSchedule schedule, int stages)
+    {
+        var plan = PipelineTests.SyntheticPlan(stages, 4, schedule, new Random(11));
+        plan = plan with { Cluster = plan.Cluster with { InstructionSeconds = 1e-6, RunSeconds = 2e-6 } };
+        var devices = plan.Stages.Sum(s => s.DeviceCount);
+        var alone = PipelineSimulator.Simulate(plan);
+        var shared = PipelineSimulator.Simulate(plan with { Cluster = plan.Cluster with { SharedCores = devices } });
+        Assert.Equal(alone.StepSeconds, shared.StepSeconds, alone.StepSeconds * 1e-9);
+        for (var s = 0; s < stages; s++)
+        {
+            Assert.Equal(alone.Stages[s].BusySeconds, shared.Stages[s].BusySeconds, alone.StepSeconds * 1e-9);
+            Assert.Equal(alone.Stages[s].PeakMemoryBytes, shared.Stages[s].PeakMemoryBytes);
+        }
+    }
+
+    [Fact]
+    public void OneSharedCoreRunsTheStagesOneAtATime()
+    {
+        var plan = PipelineTests.SyntheticPlan(2, 4, PipelineSchedule.OneFOneB, new Random(7));
+        var alone = PipelineSimulator.Simulate(plan);
+        var one = PipelineSimulator.Simulate(plan with { Cluster = plan.Cluster with { SharedCores = 1 } });
+        // Every device-second of work now needs the one core to itself: the step is at least the work
+        // of all devices together, and the stages overlap no more than a core allows.
+        var work = plan.Stages.Select((s, i) => alone.Stages[i].BusySeconds * s.DeviceCount).Sum();
+        Assert.True(one.StepSeconds >= work * (1 - 1e-9), $"step {one.StepSeconds} < work {work}");
+        Assert.True(one.StepSeconds > alone.StepSeconds);
+        Assert.True(one.StepSeconds <= alone.StepSeconds + work * (1 + 1e-9));
+        // Busy time is wall time in RUN, UPDATE and collectives: slowed down, never shorter.
+        for (var s = 0; s < 2; s++) Assert.True(one.Stages[s].BusySeconds >= alone.Stages[s].BusySeconds * (1 - 1e-9));
+    }
+}
