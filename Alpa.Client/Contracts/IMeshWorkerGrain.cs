@@ -25,20 +25,32 @@ public interface IMeshWorkerGrain : IGrain
     Task<ParametersReply> ReadParametersAsync(ReadParametersRequest request, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Phase one of a checkpoint across silos: writes and syncs the shard files of this worker's stage into
-    /// the step directory (a path every silo reaches) and returns their manifest entries; the driver
-    /// commits the manifest once every worker replied.
+    /// Phase one of a checkpoint across silos: copies this worker's blocks of its stages (or of its part of a stage
+    /// mesh spanning silos) to the host, then writes and syncs them into the step directory (a path every silo
+    /// reaches) and returns their manifest entries; the driver commits the manifest once every worker replied.
+    /// With <see cref="SaveShardsRequest.Background"/> it returns as soon as the copy is taken (the next step may run)
+    /// and writes in the background; <see cref="AwaitShardsAsync"/> then returns the entries.
     /// </summary>
     Task<SaveShardsReply> SaveShardsAsync(SaveShardsRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Waits for the background write of a <see cref="SaveShardsAsync"/> and returns this worker's manifest entries.</summary>
+    Task<SaveShardsReply> AwaitShardsAsync(AwaitShardsRequest request, CancellationToken cancellationToken = default);
 
     /// <summary>Loads this worker's stage from a committed checkpoint, resharded to the stage's layout, each block verified.</summary>
     Task<RestoreShardsReply> RestoreShardsAsync(RestoreShardsRequest request, CancellationToken cancellationToken = default);
 }
 
 /// <summary>Save the state after <see cref="Step"/> steps of job <see cref="JobId"/> into <see cref="StepDirectory"/>.</summary>
-public sealed record SaveShardsRequest(string JobId, long Step, string StepDirectory);
+/// <param name="Background">Reply once the state is copied to the host and write it in the background (collect the part with <c>AwaitShards</c>); false = reply when written.</param>
+public sealed record SaveShardsRequest(string JobId, long Step, string StepDirectory, bool Background = false);
 
-/// <summary>This worker's part of the manifest (tensors with tiles and checksums, shard files) as JSON, and the seconds it took.</summary>
+/// <summary>Collect the part of the background save of step <see cref="Step"/> of job <see cref="JobId"/>.</summary>
+public sealed record AwaitShardsRequest(string JobId, long Step);
+
+/// <summary>
+/// This worker's part of the manifest (tensors with tiles and checksums, shard files) as JSON, and the seconds it took
+/// (a background save answers first with an empty part and the seconds of the copy).
+/// </summary>
 public sealed record SaveShardsReply(string JobId, long Step, string PartJson, double Seconds);
 
 /// <summary>Load job <see cref="JobId"/>'s stage on this worker from the committed checkpoint at <see cref="StepDirectory"/>.</summary>

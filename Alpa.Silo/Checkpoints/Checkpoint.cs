@@ -79,8 +79,19 @@ public sealed class Checkpoint
     public IReadOnlyList<HostTensor> ReadShards(string name, TensorLayout destination)
     {
         ArgumentNullException.ThrowIfNull(destination);
+        return ReadShards(name, destination, [.. Enumerable.Range(0, destination.Mesh.Devices)]);
+    }
+
+    /// <summary>
+    /// The blocks of ranks <paramref name="ranks"/> under <paramref name="destination"/>, in that order (a part of a
+    /// mesh spanning silos reads only the regions its own ranks hold). Each stored block is read and verified once.
+    /// </summary>
+    public IReadOnlyList<HostTensor> ReadShards(string name, TensorLayout destination, IReadOnlyList<int> ranks)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        ArgumentNullException.ThrowIfNull(ranks);
         CheckShape(name, destination);
-        var boxes = Enumerable.Range(0, destination.Mesh.Devices).Select(r => TileGeometry.TileOf(destination, r)).ToList();
+        var boxes = ranks.Select(r => TileGeometry.TileOf(destination, r)).ToList();
         var distinct = boxes.Distinct().ToList();
         var read = Read(name, distinct);
         return [.. boxes.Select(b => read[distinct.IndexOf(b)])];

@@ -24,31 +24,44 @@ public interface ICheckpointable
 
     /// <summary>Overwrites rank <paramref name="rank"/>'s block of a tensor.</summary>
     void WriteShard(string name, int rank, HostTensor value);
+
+    /// <summary>
+    /// The mesh ranks this process holds (ascending), or null when it holds the whole mesh. A part of a
+    /// mesh spanning silos reads and writes only these ranks (<see cref="ReadShard"/> and <see cref="WriteShard"/> take mesh ranks).
+    /// </summary>
+    IReadOnlyList<int>? HeldRanks => null;
 }
 
 /// <summary>Capturing a snapshot from, and restoring a checkpoint into, anything <see cref="ICheckpointable"/>.</summary>
 public static class CheckpointIO
 {
-    /// <summary>Copies every block that a checkpoint stores (distinct blocks only) to the host.</summary>
+    /// <summary>
+    /// Copies every block that a checkpoint stores (distinct blocks only) to the host. A part of a mesh
+    /// (<see cref="ICheckpointable.HeldRanks"/>) copies the distinct blocks whose lowest holder it holds:
+    /// the parts of all silos together store each block of the mesh exactly once.
+    /// </summary>
     public static (CheckpointSnapshot Snapshot, double Seconds) Capture(ICheckpointable source, long step, ulong seed,
                                                                         IReadOnlyDictionary<string, string> metadata)
     {
         ArgumentNullException.ThrowIfNull(source);
         var clock = Stopwatch.StartNew();
+        var held = source.HeldRanks;
         var tensors = new List<SnapshotTensor>();
         foreach (var t in source.PersistentTensors)
         {
             var shards = new HostTensor?[t.Layout.Mesh.Devices];
-            foreach (var (rank, _) in TileGeometry.UniqueTiles(t.Layout)) shards[rank] = source.ReadShard(t.Name, rank);
+            foreach (var (rank, _) in TileGeometry.UniqueTiles(t.Layout))
+                if (held is null || held.Contains(rank)) shards[rank] = source.ReadShard(t.Name, rank);
             tensors.Add(new SnapshotTensor(t.Name, t.Kind, t.Dtype, t.Layout, shards));
         }
-        var snapshot = new CheckpointSnapshot { Step = step, DataPosition = step, RngSeed = seed, Metadata = metadata, Tensors = tensors };
+        var snapshot = new CheckpointSnapshot { Step = step, DataPosition = step, RngSeed = seed, Metadata = metadata, Tensors = tensors, Ranks = held };
         return (snapshot, clock.Elapsed.TotalSeconds);
     }
 
     /// <summary>
     /// Loads every tensor of <paramref name="target"/> from <paramref name="checkpoint"/>, resharded to
-    /// the target's layouts (each stored block read and verified once, see <see cref="Checkpoint.ReadShards"/>).
+    /// the target's layouts (each stored block read and verified once, see <see cref="Checkpoint.ReadShards"/>);
+    /// a part of a mesh reads only the regions its <see cref="ICheckpointable.HeldRanks"/> hold.
     /// Optimizer states may be absent only when the checkpoint holds none at all (parameters imported
     /// from safetensors): they keep their initial zeros. Returns the names of states left at zero.
     /// A damaged block throws a <see cref="CheckpointException"/> after <see cref="Validate"/> passed.
@@ -61,8 +74,9 @@ public static class CheckpointIO
         var zero = Validate(target, checkpoint, part);
         foreach (var t in target.PersistentTensors.Where(w => checkpoint.Contains(w.Name)))
         {
-            var shards = checkpoint.ReadShards(t.Name, t.Layout);
-            for (var r = 0; r < t.Layout.Mesh.Devices; r++) target.WriteShard(t.Name, r, shards[r]);
+            var ranks = target.HeldRanks ?? [.. Enumerable.Range(0, t.Layout.Mesh.Devices)];
+            var shards = checkpoint.ReadShards(t.Name, t.Layout, ranks);
+            for (var i = 0; i < ranks.Count; i++) target.WriteShard(t.Name, ranks[i], shards[i]);
         }
         return zero;
     }

@@ -27,9 +27,14 @@ public sealed record CheckpointSnapshot
     public IReadOnlyDictionary<string, string> Metadata { get; init; } = new Dictionary<string, string>();
     /// <summary>Parameters and optimizer states.</summary>
     public required IReadOnlyList<SnapshotTensor> Tensors { get; init; }
+    /// <summary>The mesh ranks captured (each writes one shard file), or null for every rank of the mesh (one process holding it all).</summary>
+    public IReadOnlyList<int>? Ranks { get; init; }
 
-    /// <summary>Bytes the checkpoint's shard files will hold (distinct blocks, 4 bytes per element).</summary>
-    public long Bytes => Tensors.Sum(t => TileGeometry.UniqueTiles(t.Layout).Sum(u => u.Tile.Elements) * 4);
+    /// <summary>Bytes the snapshot's shard files will hold (distinct blocks captured here, 4 bytes per element).</summary>
+    public long Bytes => Tensors.Sum(t => TileGeometry.UniqueTiles(t.Layout).Where(u => t.Shards[u.Rank] is not null).Sum(u => u.Tile.Elements) * 4);
+
+    /// <summary>The ranks that write a shard file: <see cref="Ranks"/>, or every rank of the mesh.</summary>
+    public IReadOnlyList<int> Writers => Ranks ?? [.. Enumerable.Range(0, Tensors.Count == 0 ? 0 : Tensors.Max(t => t.Layout.Mesh.Devices))];
 }
 
 /// <summary>Where a checkpoint save can be interrupted on purpose (fault-injection tests).</summary>

@@ -21,6 +21,7 @@ internal sealed class BenchCommand : ICommand
             ["paper"] = ("the paper's weak-scaling benchmark: auto, intra-only, inter-only and the family's baseline (--family, --cluster, --min-gpus, --max-gpus, --methods)", PaperBench.Run),
             ["serve"] = ("loopback load test of alpa serve: tokens/s, TTFT and inter-token p50/p99, continuous batching vs one request at a time (--clients, --requests)", ServeBenchCommand.Run),
             ["checkpoint"] = ("checkpoint save/restore throughput vs a plain file write, training slowdown during background saves (--mb N)", Checkpoint),
+            ["cluster-checkpoint"] = ("training slowdown of a cluster job (2 silo processes, one mesh spanning both) during background vs blocking checkpoints", ClusterCheckpoint),
             ["recovery"] = ("time from a silo's death to training resumed, broken down (3 silo processes, gpt-tiny; --kills N)", Recovery),
             ["pipeline"] = ("pipeline and mesh plans on local CPU devices: measured vs simulated step, driver wait, data-parallel speed-up", Pipeline),
             ["intra-ablation"] = ("the paper's intra-op ablation on one mesh: ILP vs data, ZeRO-2, ZeRO-3, heuristic", PaperBench.Run),
@@ -104,6 +105,17 @@ internal sealed class BenchCommand : ICommand
         };
         var r = CheckpointBench.Run(options, context.Err);
         var path = CheckpointBench.Write(r, options, Command(args), $"before: {load}; after: {BenchMachine.LoadAverage()}");
+        context.Out.Write(File.ReadAllText(path));
+        context.Err.WriteLine($"written to {path}");
+        return CliApp.Ok;
+    }
+
+    private static int ClusterCheckpoint(CommandArgs args, CliContext context)
+    {
+        var load = BenchMachine.LoadAverage();
+        var options = new ClusterCheckpointBenchOptions();
+        var rows = ClusterCheckpointBench.RunAsync(options, context.Err).GetAwaiter().GetResult();
+        var path = ClusterCheckpointBench.Write(rows, options, Command(args), $"before: {load}; after: {BenchMachine.LoadAverage()}");
         context.Out.Write(File.ReadAllText(path));
         context.Err.WriteLine($"written to {path}");
         return CliApp.Ok;

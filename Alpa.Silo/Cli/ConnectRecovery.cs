@@ -30,7 +30,7 @@ internal static class ConnectRecovery
             {
                 Directory = Path.GetFullPath(directory), Every = args.PositiveInt("checkpoint-every", Math.Max(1, steps / 4)), Keep = args.PositiveInt("keep", 3),
             },
-            Recover = args.Has("recover"), Resume = resume is not null,
+            Recover = args.Has("recover"), Resume = resume is not null, Stages = args.Has("stages") ? args.PositiveInt("stages", 1) : null,
             WaitForReplacement = TimeSpan.FromSeconds(args.Number("wait-for-replacement", 5, example: " of seconds, e.g. 10")),
             ReadParameters = args.Has("check"),
         };

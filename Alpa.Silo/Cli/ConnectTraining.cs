@@ -21,8 +21,8 @@ internal static class ConnectTraining
         var endpoint = args.Value("connect") ?? throw new UsageException("--connect needs ADDR:PORT");
         if (args.Has("checkpoint-dir") || args.Has("resume"))
         {
-            if (args.Has("stages") || args.Has("plan"))
-                throw new UsageException("--stages and --plan do not go with --checkpoint-dir/--resume yet: checkpoints and recovery on a cluster run one stage per silo");
+            if (args.Has("plan"))
+                throw new UsageException("--plan does not go with --checkpoint-dir/--resume: a recovering job plans again on the silos alive (use --stages N)");
             return ConnectRecovery.Run(endpoint, args, context);
         }
         if (args.Has("recover")) throw new UsageException("--recover needs --checkpoint-dir D (recovery restores the job's last checkpoint)");

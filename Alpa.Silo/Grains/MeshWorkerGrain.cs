@@ -13,7 +13,8 @@ namespace Alpa.Silo.Grains;
 /// silo's stages of the shipped <see cref="ClusterJob"/> (a whole stage, or this silo's ranks of a stage
 /// mesh spanning silos) and installs their instruction lists; <c>RunStep</c> runs them once, boundary
 /// tensors and the collectives of spanning meshes crossing silos over the data plane; <c>ReadParameters</c>
-/// returns this silo's parameter blocks; <c>SaveShards</c>/<c>RestoreShards</c> checkpoint this silo's stage;
+/// returns this silo's parameter blocks; <c>SaveShards</c>/<c>AwaitShards</c>/<c>RestoreShards</c> checkpoint this silo's
+/// stages or parts of stage meshes (MeshWorkerGrain.Checkpoints.cs);
 /// <c>Release</c> frees the job. Each job holds its own stages, so jobs do not share buffers.
 /// </summary>
 public sealed partial class MeshWorkerGrain(SiloIdentity self, DataPlanePeers peers) : IMeshWorkerGrain, IDisposable
@@ -59,29 +60,6 @@ public sealed partial class MeshWorkerGrain(SiloIdentity self, DataPlanePeers pe
         return Task.FromResult(new ParametersReply(request.JobId, loaded.Stages.ReadParameters()));
     }
 
-    public Task<SaveShardsReply> SaveShardsAsync(SaveShardsRequest request, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        var loaded = Loaded(request.JobId);
-        var hook = FaultInjection.FromEnvironment(Console.Error);
-        return Task.Run(() =>
-        {
-            using var lease = loaded.Enter(cancellationToken);
-            return StageCheckpoints.Save(loaded.Job, loaded.Stages, self.Address, request, hook, lease.Token);
-        }, cancellationToken);
-    }
-
-    public Task<RestoreShardsReply> RestoreShardsAsync(RestoreShardsRequest request, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        var loaded = Loaded(request.JobId);
-        return Task.Run(() =>
-        {
-            using var lease = loaded.Enter(cancellationToken);
-            return StageCheckpoints.Restore(loaded.Job, loaded.Stages, self.Address, request);
-        }, cancellationToken);
-    }
-
     public Task ReleaseJobAsync(ReleaseJobRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -116,12 +94,15 @@ public sealed partial class MeshWorkerGrain(SiloIdentity self, DataPlanePeers pe
     private sealed class LoadedJob(ClusterJob job, ClusterStages stages, SyntheticData data)
     {
         private readonly CancellationTokenSource _stop = new();
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<long, Task<SaveShardsReply>> _saves = new();
         private int _leases;
         private bool _released;
 
         public ClusterJob Job => job;
         public ClusterStages Stages => stages;
         public SyntheticData Data => data;
+        /// <summary>Background checkpoint writes in flight, by step (each holds a lease until it ends).</summary>
+        public System.Collections.Concurrent.ConcurrentDictionary<long, Task<SaveShardsReply>> Saves => _saves;
 
         public Lease Enter(CancellationToken cancellationToken)
         {

@@ -29,13 +29,54 @@ public sealed class CheckpointPartTests
             else Assert.Equal(full.Ints!, back.Ints!);
         }
         var twice = Assert.Throws<CheckpointException>(() => CheckpointPart.Merge(6, 5, new Dictionary<string, string>(), [parts[0], parts[0]]));
-        Assert.Contains("two writers saved tensor", twice.Message, StringComparison.Ordinal);
+        Assert.Contains("two writers saved", twice.Message, StringComparison.Ordinal);
 
         // Phase one of step 7 done by one writer only: no manifest, so step 6 stays the newest checkpoint.
         var next = CheckpointStore.StepDirectory(f.Directory, 7);
         Directory.CreateDirectory(next);
         CheckpointPart.Write(next, stages[0], "stage-000-", parallel: false, null);
         Assert.Equal(6, CheckpointStore.RestoreLatest(f.Directory, _ => { }, c => c.ReadFull("w")).Checkpoint.Step);
+    }
+
+    /// <summary>
+    /// A (2, 2) mesh whose rows live on two silos: each writes only the distinct blocks whose lowest holder it holds
+    /// (replicated blocks once, by the silo of rank 0); the parts merge into a checkpoint equal to the whole one,
+    /// each silo restores only its ranks' regions, and a commit missing one silo's part is refused.
+    /// </summary>
+    [Fact]
+    public void PartsOfAMeshSpanningTwoWritersMerge_EachBlockStoredOnce()
+    {
+        using var f = new CheckpointFixture();
+        var whole = CheckpointFixture.Snapshot(4);
+        var halves = new[] { new[] { 0, 1 }, [2, 3] }.Select(ranks => whole with
+        {
+            Ranks = ranks,
+            Tensors = [.. whole.Tensors.Select(t => t with { Shards = [.. t.Shards.Select((s, r) => ranks.Contains(r) ? s : null)] })],
+        }).ToList();
+        var directory = CheckpointStore.StepDirectory(f.Directory, 4);
+        Directory.CreateDirectory(directory);
+        var parts = halves.Select(h => CheckpointPart.Write(directory, h, "stage-000-", parallel: true, null)).ToList();
+        Assert.Equal(["stage-000-rank-00002.bin", "stage-000-rank-00003.bin"], parts[1].Files.Select(x => x.Name));
+        Assert.Empty(parts[1].Tensors.Single(t => t.Name == "count").Tiles);
+        Assert.Equal(whole.Bytes, halves.Sum(h => h.Bytes));
+        var missing = Assert.Throws<CheckpointException>(() => CheckpointPart.Merge(4, 5, new Dictionary<string, string>(), [parts[0]]));
+        Assert.Contains("part of its mesh is missing", missing.Message, StringComparison.Ordinal);
+        CheckpointWriter.Commit(directory, CheckpointPart.Merge(4, 5, new Dictionary<string, string>(), parts));
+
+        var checkpoint = Checkpoint.Open(directory);
+        foreach (var (name, full) in CheckpointFixture.Tensors(4))
+        {
+            var back = checkpoint.ReadFull(name);
+            if (full.Floats is { } v) Assert.Equal(v, back.Floats!);
+            else Assert.Equal(full.Ints!, back.Ints!);
+            var layout = checkpoint.SavedLayout(name);
+            var (all, mine) = (checkpoint.ReadShards(name, layout), checkpoint.ReadShards(name, layout, [2, 3]));
+            for (var i = 0; i < 2; i++)
+            {
+                if (all[2 + i].Floats is { } a) Assert.Equal(a, mine[i].Floats!);
+                else Assert.Equal(all[2 + i].Ints!, mine[i].Ints!);
+            }
+        }
     }
 
     [Theory]

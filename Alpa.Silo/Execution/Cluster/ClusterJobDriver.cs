@@ -74,12 +74,25 @@ public sealed class ClusterJobDriver(IGrainFactory grains, ClusterJob job)
 
     }
 
-    /// <summary>Phase one of a checkpoint: every worker writes and syncs its stage's shards into <paramref name="stepDirectory"/>; their replies by worker.</summary>
-    public async Task<IReadOnlyList<SaveShardsReply>> SaveShardsAsync(long step, string stepDirectory, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Phase one of a checkpoint: every worker copies its blocks to the host and writes and syncs them into <paramref name="stepDirectory"/>;
+    /// their replies by worker. With <paramref name="background"/> the workers answer once the copy is taken and write in the background
+    /// (collect their parts with <see cref="AwaitShardsAsync"/>).
+    /// </summary>
+    public async Task<IReadOnlyList<SaveShardsReply>> SaveShardsAsync(long step, string stepDirectory, bool background = false, CancellationToken cancellationToken = default)
     {
         var replies = new SaveShardsReply[Workers];
         await All($"checkpoint of step {step}", async s => replies[s] = await Worker(s).SaveShardsAsync(
-            new SaveShardsRequest(job.JobId, step, stepDirectory), cancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
+            new SaveShardsRequest(job.JobId, step, stepDirectory, background), cancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
+        return replies;
+    }
+
+    /// <summary>Every worker's part of the background save of step <paramref name="step"/>, once written and synced; by worker.</summary>
+    public async Task<IReadOnlyList<SaveShardsReply>> AwaitShardsAsync(long step, CancellationToken cancellationToken = default)
+    {
+        var replies = new SaveShardsReply[Workers];
+        await All($"checkpoint of step {step}", async s => replies[s] = await Worker(s).AwaitShardsAsync(
+            new AwaitShardsRequest(job.JobId, step), cancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
         return replies;
     }
 

@@ -27,6 +27,14 @@ public sealed partial class RecoveringTrainingLoop(IGrainFactory grains, Func<Ca
     private long _start;
     private RecoveryTiming? _recovering;
     private int _transient;
+    private ClusterCheckpointer? _checkpointer;
+
+    /// <summary>The job's checkpoints: saved in the background while the next steps run (see <see cref="ClusterCheckpointer"/>).</summary>
+    private ClusterCheckpointer Checkpointer => _checkpointer ??= new ClusterCheckpointer(options.Checkpoints, report =>
+    {
+        _saved.Add(report);
+        Emit("checkpoint", report.Step, $"checkpoint of step {report.Step} committed ({report.Bytes} bytes; steps waited {report.SnapshotSeconds * 1e3:F0} ms, written in {report.WriteSeconds * 1e3:F0} ms)");
+    });
     private volatile bool _stopRequested;
 
     /// <summary>
@@ -47,7 +55,8 @@ public sealed partial class RecoveringTrainingLoop(IGrainFactory grains, Func<Ca
         for (var attempt = 0; ; attempt++)
         {
             var plan = Stopwatch.StartNew();
-            var job = ClusterJob.Create($"{options.JobId}-{attempt}", options.Model, silos, devices, options.Steps, options.Microbatches, options.Seed);
+            var job = ClusterJob.Create($"{options.JobId}-{attempt}", options.Model, silos, devices, options.Steps, options.Microbatches, options.Seed,
+                                        options.Stages is { } stages ? new ClusterLayout { Stages = Math.Min(stages, silos.Count) } : null);
             if (options.PeakLearningRate is { } lr) job = job with { PeakLearningRate = lr };
             var driver = new ClusterJobDriver(grains, job);
             try
@@ -61,6 +70,7 @@ public sealed partial class RecoveringTrainingLoop(IGrainFactory grains, Func<Ca
             }
             catch (Exception)
             {
+                await Checkpointer.SettleAsync().ConfigureAwait(false);
                 await driver.ReleaseAsync(CancellationToken.None).ConfigureAwait(false);
                 throw;
             }
@@ -87,6 +97,7 @@ public sealed partial class RecoveringTrainingLoop(IGrainFactory grains, Func<Ca
             };
         }
         await StepsAsync(driver, cancellationToken).ConfigureAwait(false);
+        await Checkpointer.FlushAsync(cancellationToken).ConfigureAwait(false);
         var parameters = options.ReadParameters ? await driver.ReadBlocksAsync(cancellationToken).ConfigureAwait(false) : null;
         await driver.ReleaseAsync(cancellationToken).ConfigureAwait(false);
         Emit("finished", _done, $"finished {_done} steps on {job.WorkerSilos.Count} silo(s) after {_recoveries.Count} recovery(ies)");
@@ -100,6 +111,7 @@ public sealed partial class RecoveringTrainingLoop(IGrainFactory grains, Func<Ca
     private async Task<List<string>> RecoverAsync(ClusterJobDriver driver, ClusterJobException failure, int maxSilos, int devices, CancellationToken cancellationToken)
     {
         var detected = Stopwatch.GetTimestamp();
+        await Checkpointer.SettleAsync().ConfigureAwait(false); // a save in flight commits or fails before the restore looks for the newest
         await driver.ReleaseAsync(cancellationToken).ConfigureAwait(false);
         var wait = Stopwatch.StartNew();
         var (alive, dead) = await SurvivorsAsync(driver.Job, cancellationToken).ConfigureAwait(false);
@@ -135,10 +147,7 @@ public sealed partial class RecoveringTrainingLoop(IGrainFactory grains, Func<Ca
                 Emit("resumed", done, $"resumed: first step after restoring step {recovering.RestoredStep} took {seconds * 1e3:F0} ms ({recovering.LostSteps} step(s) redone)");
                 _recovering = null;
             }
-            if (done % options.Checkpoints.Every != 0 && done != options.Steps) continue;
-            var report = await ClusterCheckpoints.SaveAsync(driver, done, options.Checkpoints, cancellationToken).ConfigureAwait(false);
-            _saved.Add(report);
-            Emit("checkpoint", done, $"checkpoint of step {done} committed ({report.Bytes} bytes, {report.WriteSeconds * 1e3:F0} ms)");
+            await Checkpointer.AfterStepAsync(driver, done, options.Steps, cancellationToken).ConfigureAwait(false);
         }
     }
 

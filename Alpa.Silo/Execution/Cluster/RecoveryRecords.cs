@@ -17,6 +17,8 @@ public sealed record RecoveringTrainingOptions
     public int Seed { get; init; }
     /// <summary>Where and how often to checkpoint.</summary>
     public required ClusterCheckpointOptions Checkpoints { get; init; }
+    /// <summary>Pipeline stages on groups of whole silos (a stage mesh may span silos); null = one stage per silo. After a death, at most one per silo alive.</summary>
+    public int? Stages { get; init; }
     /// <summary>On a silo's death, re-plan on the silos alive and restore the last checkpoint; false fails the job.</summary>
     public bool Recover { get; init; } = true;
     /// <summary>Start from the newest usable checkpoint of the directory instead of step 0.</summary>

@@ -2,16 +2,24 @@ using System.Diagnostics;
 using System.Globalization;
 using Alpa.Client.Contracts;
 using Alpa.Silo.Checkpoints;
-using Alpa.Silo.Execution.Pipeline;
 
 namespace Alpa.Silo.Execution.Cluster;
 
+/// <summary>What one silo captured of a cluster job at a step boundary: a host copy per local stage, not yet written.</summary>
+/// <param name="Step">Steps done.</param>
+/// <param name="Directory">The step directory the part goes into.</param>
+/// <param name="Stages">Each local stage with its snapshot (this silo's ranks of its mesh).</param>
+/// <param name="Seconds">Time the capture held the job (copying device buffers to the host).</param>
+public sealed record SiloSnapshot(long Step, string Directory, IReadOnlyList<(int Stage, CheckpointSnapshot Snapshot)> Stages, double Seconds);
+
 /// <summary>
-/// The worker side of checkpoints of a <see cref="ClusterJob"/>: a mesh worker saves and restores only
-/// the tensors of the stage it runs (each parameter and optimizer state lives in exactly one stage),
-/// under that stage's mesh. Shard files are named <c>stage-SSS-rank-RRRRR.bin</c>, so the workers of
-/// one job write into the same step directory without colliding. On real machines that directory is
-/// on a filesystem every silo mounts (NFS, a cloud file share); on one machine it is a local path.
+/// The worker side of checkpoints of a <see cref="ClusterJob"/>, for any layout: a silo saves the stages it runs,
+/// whole or its ranks of a stage mesh spanning silos. Of each tensor it writes the distinct blocks whose lowest
+/// holder rank it runs, so the silos of a spanning mesh together store every block exactly once (replicas are not
+/// written twice). Shard files are named <c>stage-SSS-rank-RRRRR.bin</c> (RRRRR: the rank in the stage's mesh),
+/// so the workers of one job write into the same step directory without colliding. On real machines that
+/// directory is on a filesystem every silo mounts (NFS, a cloud file share); on one machine it is a local path.
+/// Restoring reads, for every rank a silo runs, only the regions that rank holds, whatever layout saved them.
 /// </summary>
 public static class StageCheckpoints
 {
@@ -29,47 +37,45 @@ public static class StageCheckpoints
         };
     }
 
-    /// <summary>Phase one: captures stage <paramref name="stage"/>'s tensors, writes and syncs one file per rank of its mesh.</summary>
-    public static SaveShardsReply Save(ClusterJob job, ClusterStages stages, string silo, SaveShardsRequest request,
-                                       Action<CheckpointFault>? faultHook, CancellationToken cancel)
+    /// <summary>Copies this silo's blocks of every local stage to the host (call between steps; training may go on once it returns).</summary>
+    public static SiloSnapshot Capture(ClusterJob job, ClusterStages stages, long step, string stepDirectory)
     {
         ArgumentNullException.ThrowIfNull(job);
-        var stage = OnlyStage(job, stages, silo);
-        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(stages);
         var clock = Stopwatch.StartNew();
-        if (!Directory.Exists(request.StepDirectory))
-            throw new CheckpointException($"step directory {request.StepDirectory} does not exist on this silo: the checkpoint directory must be on a filesystem every silo reaches");
-        var executor = stages.Runtime(stage).Executor;
-        var (snapshot, _) = CheckpointIO.Capture(executor, request.Step, (ulong)job.Seed, Metadata(job));
-        var part = CheckpointPart.Write(request.StepDirectory, snapshot, $"stage-{stage:D3}-", parallel: true, faultHook, cancel);
-        return new SaveShardsReply(request.JobId, request.Step, part.ToJson(), clock.Elapsed.TotalSeconds);
+        if (!System.IO.Directory.Exists(stepDirectory))
+            throw new CheckpointException($"step directory {stepDirectory} does not exist on this silo: the checkpoint directory must be on a filesystem every silo reaches");
+        var metadata = Metadata(job);
+        var captured = stages.Stages.Select(s => (s, CheckpointIO.Capture(stages.Runtime(s).Executor, step, (ulong)job.Seed, metadata).Snapshot)).ToList();
+        return new SiloSnapshot(step, stepDirectory, captured, clock.Elapsed.TotalSeconds);
     }
 
-    /// <summary>Loads stage <paramref name="stage"/>'s tensors from the checkpoint, resharded to its mesh; a damaged block throws.</summary>
-    public static RestoreShardsReply Restore(ClusterJob job, ClusterStages stages, string silo, RestoreShardsRequest request)
+    /// <summary>Phase one of a save: writes and syncs the shard files of <paramref name="snapshot"/>; returns this silo's part.</summary>
+    public static CheckpointPart Write(SiloSnapshot snapshot, Action<CheckpointFault>? faultHook, CancellationToken cancel)
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        return CheckpointPart.Combine(snapshot.Stages.Select(s =>
+            CheckpointPart.Write(snapshot.Directory, s.Snapshot, $"stage-{s.Stage:D3}-", parallel: true, faultHook, cancel)));
+    }
+
+    /// <summary>Loads every local stage's blocks from the checkpoint, resharded to this silo's ranks; a damaged block throws.</summary>
+    public static RestoreShardsReply Restore(ClusterJob job, ClusterStages stages, RestoreShardsRequest request)
     {
         ArgumentNullException.ThrowIfNull(job);
-        var stage = OnlyStage(job, stages, silo);
+        ArgumentNullException.ThrowIfNull(stages);
         ArgumentNullException.ThrowIfNull(request);
         var clock = Stopwatch.StartNew();
         var checkpoint = Checkpoint.Open(request.StepDirectory, verify: false);
         if (checkpoint.Manifest.Metadata.TryGetValue("model", out var model) && model != job.Model)
             throw new CheckpointException($"the checkpoint at {checkpoint.Path} is of model {model}, the job trains {job.Model}");
-        var executor = stages.Runtime(stage).Executor;
-        CheckpointIO.Restore(executor, checkpoint, part: true);
-        var bytes = executor.PersistentTensors.Sum(t => t.Layout.Elements * 4);
+        long bytes = 0;
+        foreach (var s in stages.Stages)
+        {
+            var executor = stages.Runtime(s).Executor;
+            CheckpointIO.Restore(executor, checkpoint, part: true);
+            var held = executor.HeldRanks?.Count ?? executor.Plan.Mesh.Devices;
+            bytes += executor.PersistentTensors.Sum(t => TileGeometry.TileOf(t.Layout, 0).Elements * 4 * held);
+        }
         return new RestoreShardsReply(request.JobId, checkpoint.Step, bytes, clock.Elapsed.TotalSeconds);
-    }
-
-    /// <summary>
-    /// The one stage <paramref name="silo"/> runs whole; refused (typed) for a silo with several stages or a part of a mesh
-    /// spanning silos, whose shards this per-stage format does not yet name.
-    /// </summary>
-    private static int OnlyStage(ClusterJob job, ClusterStages stages, string silo)
-    {
-        ArgumentNullException.ThrowIfNull(stages);
-        if (stages.Stages is [var stage] && job.SilosOfStage(stage) is [var only] && only == silo) return stage;
-        throw new CheckpointException($"silo {silo} runs stage(s) {string.Join(", ", stages.Stages.Select(s => $"{s} on {string.Join("+", job.SilosOfStage(s))}"))} of job {job.JobId}: " +
-                                      "checkpoints of cluster jobs need one whole stage per silo (a stage mesh spanning silos or two stages on one silo are not checkpointed yet)");
     }
 }

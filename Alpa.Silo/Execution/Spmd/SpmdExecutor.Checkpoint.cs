@@ -13,8 +13,15 @@ public sealed partial class SpmdExecutor : ICheckpointable
             n.Name, n.Op == OpKind.Parameter ? "parameter" : "state", n.DType.ToJsonName(),
             new TensorLayout(n.Shape.ToArray(), _program[n.Id].Strategy.Output, new MeshShape(_plan.Mesh.N0, _plan.Mesh.N1))))];
 
-    /// <summary>A host copy of rank <paramref name="rank"/>'s shard of a parameter or state.</summary>
-    public HostTensor ReadShard(string name, int rank) => _devices[rank].CopyToHost(PersistentShards(name)[rank]);
+    /// <summary>The mesh ranks this process runs, or null when it runs the whole mesh.</summary>
+    public IReadOnlyList<int>? HeldRanks => _comm.HoldsWholeMesh ? null : _comm.Ranks;
+
+    /// <summary>A host copy of mesh rank <paramref name="rank"/>'s shard of a parameter or state (a rank this process runs).</summary>
+    public HostTensor ReadShard(string name, int rank)
+    {
+        var local = Local(rank, name);
+        return _devices[local].CopyToHost(PersistentShards(name)[local]);
+    }
 
     /// <summary>
     /// This process's blocks of a parameter or state (each distinct region once; replicas of it on other
@@ -36,14 +43,24 @@ public sealed partial class SpmdExecutor : ICheckpointable
         return blocks;
     }
 
-    /// <summary>Overwrites rank <paramref name="rank"/>'s shard of a parameter or state.</summary>
+    /// <summary>Overwrites mesh rank <paramref name="rank"/>'s shard of a parameter or state (a rank this process runs).</summary>
     public void WriteShard(string name, int rank, HostTensor value)
     {
         ArgumentNullException.ThrowIfNull(value);
-        var t = PersistentShards(name)[rank];
+        var local = Local(rank, name);
+        var t = PersistentShards(name)[local];
         if (!value.Shape.AsSpan().SequenceEqual(t.Shape))
             throw new ExecutionException($"'{name}' on rank {rank} is [{string.Join(", ", t.Shape.ToArray())}], the value is [{string.Join(", ", value.Shape)}]") { Field = name };
-        _devices[rank].CopyFromHost(value, t);
+        _devices[local].CopyFromHost(value, t);
+    }
+
+    /// <summary>The index of mesh rank <paramref name="rank"/> among this process's devices.</summary>
+    private int Local(int rank, string name)
+    {
+        var ranks = _comm.Ranks;
+        for (var i = 0; i < ranks.Count; i++)
+            if (ranks[i] == rank) return i;
+        throw new ExecutionException($"rank {rank} of '{name}' is not run here: this process holds ranks {string.Join(", ", ranks)} of a mesh of {_plan.Mesh.Devices}") { Field = name };
     }
 
     private Tensor[] PersistentShards(string name) =>
