@@ -26,9 +26,24 @@ namespace Alpa.Silo.Hosting;
 /// </summary>
 public static class SiloHost
 {
+    /// <summary>
+    /// A training step blocks pool threads while its collectives and transfers complete (the SPMD
+    /// executor is synchronous); with the default minimum (one thread per core) a long job starved the
+    /// control plane and the dashboard until the pool injected threads, one per half second. Keep
+    /// enough threads ready that they still answer.
+    /// </summary>
+    private static void KeepThreadsReady()
+    {
+        ThreadPool.GetMinThreads(out var workers, out var io);
+        ThreadPool.SetMinThreads(Math.Max(workers, MinPoolThreads), Math.Max(io, MinPoolThreads));
+    }
+
+    private const int MinPoolThreads = 64;
+
     /// <summary>Builds the silo from <paramref name="flags"/> (configuration keys from the command line).</summary>
     public static WebApplication Build(IReadOnlyDictionary<string, string?> flags)
     {
+        KeepThreadsReady();
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.Sources.Clear();
         builder.Configuration

@@ -65,6 +65,8 @@ public sealed class TestCluster : IAsyncDisposable
     public string? SecretFile { get; }
     public ClusterSecret? Secret => SecretText is null ? null : ClusterSecret.FromText(SecretText);
     public IReadOnlyList<SiloProcess> Silos => _silos;
+    /// <summary>A command that execs each silo started from now on, e.g. <c>nice -n 15</c>; none by default.</summary>
+    public IReadOnlyList<string>? Launcher { get; set; }
 
     public static string NewAddress() => $"127.0.0.1:{SiloProcess.FreePort()}";
 
@@ -76,7 +78,7 @@ public sealed class TestCluster : IAsyncDisposable
         {
             args.AddRange(["--secret-file", SecretFile]);
         }
-        var silo = await SiloProcess.StartAsync(address, args, Path.Combine(Directory, address.Replace(':', '_')), environment);
+        var silo = await SiloProcess.StartAsync(address, args, Path.Combine(Directory, address.Replace(':', '_')), environment, launcher: Launcher);
         _silos.Add(silo);
         return silo;
     }
