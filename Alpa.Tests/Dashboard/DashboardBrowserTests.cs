@@ -17,6 +17,23 @@ public sealed class ChromiumFactAttribute : FactAttribute
             Skip = $"{Chromium} is missing: install it with `apt-get install --no-install-recommends chromium` (scripts/test.sh does)";
         }
     }
+
+    /// <summary>
+    /// Cores the test needs besides the browser's; with fewer it is skipped with the reason (a test that
+    /// keeps silos training flat out next to the browser cannot meet Playwright's 30 s timeouts).
+    /// </summary>
+    public int MinCores
+    {
+        get => _minCores;
+        set
+        {
+            _minCores = value;
+            if (Skip is null && Environment.ProcessorCount < value)
+                Skip = $"needs {value} cores, this machine has {Environment.ProcessorCount}: two silos train a long job flat out while headless chromium renders the grains pages, and on fewer cores the browser misses its 30 s timeouts";
+        }
+    }
+
+    private int _minCores;
 }
 
 /// <summary>

@@ -87,7 +87,10 @@ async function grains() {
     const r = await api(`/grains/state?silo=${encodeURIComponent(silo)}&grain=${encodeURIComponent(a.dataset.grain)}&key=${encodeURIComponent(a.dataset.key)}`);
     const parsed = JSON.parse(r.stateJson);
     summary.replaceChildren(...stateSummary(parsed));
-    state.textContent = `${r.grain}/${r.key} on ${r.silo}\n` + JSON.stringify(parsed, null, 2);
+    // A long job's state grows without bound; rendering megabytes froze the page, so show the start.
+    const full = JSON.stringify(parsed, null, 2);
+    state.dataset.json = r.stateJson;
+    state.textContent = `${r.grain}/${r.key} on ${r.silo}\n` + (full.length > 20000 ? full.slice(0, 20000) + `\n… ${full.length - 20000} more characters` : full);
   });
   const slow = [...methods].sort((a, b) => b.p99Microseconds - a.p99Microseconds).slice(0, 8);
   const failing = methods.filter(m => m.errors > 0).sort((a, b) => b.errors - a.errors).slice(0, 8);
