@@ -53,6 +53,12 @@ public sealed record JobCheckpoints
     public int Every { get; init; } = 10;
     /// <summary>Committed checkpoints to keep (older ones are deleted); at least 1.</summary>
     public int Keep { get; init; } = 3;
+    /// <summary>
+    /// Commit each checkpoint before the next step (true); else (the default) it is written while the next steps run.
+    /// Blocking saves bound the steps a silo's death loses by <see cref="Every"/>; background saves by twice that (a death
+    /// while a checkpoint is still being written loses it too), for less time spent saving.
+    /// </summary>
+    public bool Blocking { get; init; }
     /// <summary>On a silo's death, re-plan on the silos alive and restore the last checkpoint; false: the job fails, naming the silo.</summary>
     public bool Recover { get; init; } = true;
     /// <summary>After a death, seconds to wait for a replacement silo (the job's silo count back) before re-planning on fewer; 0 … 3600.</summary>

@@ -42,6 +42,9 @@ public sealed class TrainingCheckpointer : IDisposable
         _metadata = metadata;
     }
 
+    /// <summary>Commit each save before the next step (false: the next steps run while it is written).</summary>
+    public bool Blocking { get; init; }
+
     /// <summary>Saves committed so far.</summary>
     public IReadOnlyList<SaveReport> Saved => _writer.Saved;
 
@@ -51,6 +54,7 @@ public sealed class TrainingCheckpointer : IDisposable
         if (done % _every != 0 && done != _total) return;
         var (snapshot, seconds) = CheckpointIO.Capture(_runner, done, _seed, _metadata);
         _writer.SaveInBackground(snapshot, seconds);
+        if (Blocking) _writer.Flush();
     }
 
     /// <summary>Waits for the last save to commit.</summary>

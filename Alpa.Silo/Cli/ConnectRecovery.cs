@@ -6,7 +6,7 @@ using Alpa.Silo.Execution.Cluster;
 namespace Alpa.Silo.Cli;
 
 /// <summary>
-/// <c>alpa train --connect ADDR:PORT [--secret-file F] [--tls-ca FILE] --model M --checkpoint-dir D [--checkpoint-every N] [--keep K] [--resume D]
+/// <c>alpa train --connect ADDR:PORT [--secret-file F] [--tls-ca FILE] --model M --checkpoint-dir D [--checkpoint-every N] [--keep K] [--checkpoint-blocking] [--resume D]
 /// [--recover [--wait-for-replacement S]] [--check]</c>: a job across silos that checkpoints into D (a path every silo
 /// reaches) and, with <c>--recover</c>, survives the death of a silo (<see cref="RecoveringTrainingLoop"/>, run in this client).
 /// Prints what happened (died, waiting, planned, restored, resumed) on stderr. <c>--check</c> compares the losses and the
@@ -29,6 +29,7 @@ internal static class ConnectRecovery
             Checkpoints = new ClusterCheckpointOptions
             {
                 Directory = Path.GetFullPath(directory), Every = args.PositiveInt("checkpoint-every", Math.Max(1, steps / 4)), Keep = args.PositiveInt("keep", 3),
+                Background = !args.Has("checkpoint-blocking"),
             },
             Recover = args.Has("recover"), Resume = resume is not null, Stages = args.Has("stages") ? args.PositiveInt("stages", 1) : null,
             WaitForReplacement = TimeSpan.FromSeconds(args.Number("wait-for-replacement", 5, example: " of seconds, e.g. 10")),

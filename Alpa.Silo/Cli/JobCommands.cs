@@ -53,7 +53,7 @@ internal sealed class SubmitCommand : ICommand
 {
     public string Name => "submit";
     public string Summary => "submits a training job to a running cluster; --wait follows it to the end";
-    public string Usage => "alpa submit --connect ADDR:PORT (--model M | --spec FILE) [--silos N|all] [--devices N] [--steps N] [--optimizer adam|sgd] [--lr X] [--seed N] [--checkpoint-dir D [--checkpoint-every N] [--keep K] [--recover|--no-recover] [--wait-for-replacement S] [--max-recoveries N]] [--wait] [--json]";
+    public string Usage => "alpa submit --connect ADDR:PORT (--model M | --spec FILE) [--silos N|all] [--devices N] [--steps N] [--optimizer adam|sgd] [--lr X] [--seed N] [--checkpoint-dir D [--checkpoint-every N] [--keep K] [--checkpoint-blocking] [--recover|--no-recover] [--wait-for-replacement S] [--max-recoveries N]] [--wait] [--json]";
     public IReadOnlyList<CliOption> Options { get; } =
     [
         JobCli.Connect, JobCli.SecretFile,
@@ -72,6 +72,7 @@ internal sealed class SubmitCommand : ICommand
         new("checkpoint-dir", "D", "checkpoint the job into D, an absolute path every silo of the job reaches (jobs across silos); with recovery on, the job survives a silo's death"),
         new("checkpoint-every", "N", "with --checkpoint-dir: checkpoint every N steps (default 10)"),
         new("keep", "K", "with --checkpoint-dir: committed checkpoints kept (default 3)"),
+        new("checkpoint-blocking", null, "with --checkpoint-dir: commit each checkpoint before the next step (a death loses at most --checkpoint-every steps; in the background, the default, up to twice that)"),
         new("recover", null, "with --checkpoint-dir: on a silo's death re-plan on the silos alive, restore the last checkpoint and continue (the default)"),
         new("no-recover", null, "with --checkpoint-dir: a silo's death fails the job"),
         new("wait-for-replacement", "S", "with --checkpoint-dir: seconds to wait for a replacement silo before re-planning on fewer (default 5)"),
@@ -137,7 +138,7 @@ internal sealed class SubmitCommand : ICommand
     /// <summary>The spec's checkpoint settings with the flags applied; null without <c>--checkpoint-dir</c> (or checkpoints in <c>--spec</c>).</summary>
     private static JobCheckpoints? Checkpoints(CommandArgs args, JobCheckpoints? given)
     {
-        string[] flags = ["checkpoint-every", "keep", "recover", "no-recover", "wait-for-replacement", "max-recoveries"];
+        string[] flags = ["checkpoint-every", "checkpoint-blocking", "keep", "recover", "no-recover", "wait-for-replacement", "max-recoveries"];
         if (given is null && !args.Has("checkpoint-dir"))
         {
             return flags.FirstOrDefault(args.Has) is { } stray ? throw new UsageException($"--{stray} needs --checkpoint-dir D (the job's checkpoints)") : null;
@@ -149,6 +150,7 @@ internal sealed class SubmitCommand : ICommand
             Directory = args.Value("checkpoint-dir") ?? c.Directory,
             Every = args.PositiveInt("checkpoint-every", c.Every),
             Keep = args.PositiveInt("keep", c.Keep),
+            Blocking = args.Has("checkpoint-blocking") || c.Blocking,
             Recover = !args.Has("no-recover") && (args.Has("recover") || c.Recover),
             WaitForReplacementSeconds = args.Number("wait-for-replacement", c.WaitForReplacementSeconds, example: " of seconds, e.g. 10"),
             MaxRecoveries = args.Has("max-recoveries") ? args.PositiveInt("max-recoveries", c.MaxRecoveries) : c.MaxRecoveries,

@@ -16,6 +16,7 @@ internal sealed class TrainCheckpoints : IDisposable
     private readonly string? _directory;
     private readonly int _every;
     private readonly int _keep;
+    private readonly bool _blocking;
     private readonly ulong _seed;
     private readonly IReadOnlyDictionary<string, string> _metadata;
     private readonly TextWriter _log;
@@ -26,6 +27,7 @@ internal sealed class TrainCheckpoints : IDisposable
         new("checkpoint-dir", "D", "save sharded checkpoints into D (atomic, in the background, while training continues)"),
         new("checkpoint-every", "N", "save every N steps and after the last (default: steps/4)"),
         new("keep", "K", "keep the newest K committed checkpoints (default 3)"),
+        new("checkpoint-blocking", null, "commit each checkpoint before the next step (with --connect --recover a silo's death then loses at most --checkpoint-every steps; in the background, the default, up to twice that)"),
         new("resume", "D", "restore the newest usable checkpoint of D, on this run's layout, and continue from its step"),
     ];
 
@@ -34,8 +36,9 @@ internal sealed class TrainCheckpoints : IDisposable
     {
         _resume = args.Value("resume");
         _directory = args.Value("checkpoint-dir") ?? (args.Has("checkpoint-every") ? _resume : null);
-        if (_directory is null && (args.Has("checkpoint-every") || args.Has("keep")))
-            throw new UsageException("--checkpoint-every and --keep need --checkpoint-dir D (or --resume D)");
+        if (_directory is null && (args.Has("checkpoint-every") || args.Has("keep") || args.Has("checkpoint-blocking")))
+            throw new UsageException("--checkpoint-every, --keep and --checkpoint-blocking need --checkpoint-dir D (or --resume D)");
+        _blocking = args.Has("checkpoint-blocking");
         _every = args.PositiveInt("checkpoint-every", Math.Max(1, steps / 4));
         _keep = args.PositiveInt("keep", 3);
         _seed = seed;
@@ -64,7 +67,7 @@ internal sealed class TrainCheckpoints : IDisposable
         if (_directory is null) return null;
         var target = Checkpointable(runner);
         var options = new CheckpointOptions { Directory = _directory, Keep = _keep, FaultHook = FaultInjection.FromEnvironment(_log) };
-        _checkpointer = new TrainingCheckpointer(target, options, _every, steps, _seed, _metadata);
+        _checkpointer = new TrainingCheckpointer(target, options, _every, steps, _seed, _metadata) { Blocking = _blocking };
         return _checkpointer.AfterStep;
     }
 

@@ -18,7 +18,7 @@ internal sealed class TrainCommand : ICommand
 {
     public string Name => "train";
     public string Summary => "trains a model on synthetic data: one CPU device, or local CPU devices under an automatic (pipeline and sharding) plan";
-    public string Usage => "alpa train --model M [--cluster local:HxD [--method auto|intra-only|inter-only | --plan FILE] [--microbatches B] [--schedule 1f1b|gpipe] [--check] [--timeline FILE]] [--steps N] [--lr X] [--optimizer adam|sgd] [--seed N] [--checkpoint-dir D [--checkpoint-every N] [--keep K]] [--resume D] [--json]";
+    public string Usage => "alpa train --model M [--cluster local:HxD [--method auto|intra-only|inter-only | --plan FILE] [--microbatches B] [--schedule 1f1b|gpipe] [--check] [--timeline FILE]] [--steps N] [--lr X] [--optimizer adam|sgd] [--seed N] [--checkpoint-dir D [--checkpoint-every N] [--keep K] [--checkpoint-blocking]] [--resume D] [--json]";
     public IReadOnlyList<CliOption> Options { get; } =
     [
         new("model", "M", "built-in model name or JSON model file (required)"),

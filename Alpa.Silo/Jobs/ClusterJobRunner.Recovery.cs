@@ -28,7 +28,7 @@ public sealed partial class ClusterJobRunner
         var options = new RecoveringTrainingOptions
         {
             JobId = job.JobId, Model = spec.Model!, Steps = spec.Steps, Microbatches = spec.Microbatches, Seed = spec.Seed,
-            Checkpoints = new ClusterCheckpointOptions { Directory = checkpoints.Directory, Every = checkpoints.Every, Keep = checkpoints.Keep },
+            Checkpoints = new ClusterCheckpointOptions { Directory = checkpoints.Directory, Every = checkpoints.Every, Keep = checkpoints.Keep, Background = !checkpoints.Blocking },
             Recover = checkpoints.Recover, WaitForReplacement = TimeSpan.FromSeconds(checkpoints.WaitForReplacementSeconds),
             MaxRecoveries = checkpoints.MaxRecoveries, Silos = silos, MaxSilos = silos.Count, DevicesPerSilo = spec.Cluster.Devices,
             PeakLearningRate = spec.LearningRate, ItemsPerStep = ItemsPerStep(ModelZoo.Get(spec.Model!)), ProbeTimeout = ProbeTimeout,

@@ -7,6 +7,8 @@ namespace Alpa.Silo.Execution.Cluster;
 /// step boundary (the workers copy their blocks), is written while the next steps run (<see cref="ClusterCheckpointOptions.Background"/>),
 /// and the next save or <see cref="FlushAsync"/> (the end of the job) first waits for its commit and rethrows its failure.
 /// After a failure, <see cref="SettleAsync"/> lets a save in flight finish or fail before a restore looks for the newest commit.
+/// A failure while a save is being written loses that save too: the job then redoes up to twice the interval
+/// (<see cref="ClusterCheckpointOptions.Background"/> false bounds it by the interval, at the cost of waiting for each commit).
 /// </summary>
 /// <param name="options">Directory, interval, retention, background or blocking.</param>
 /// <param name="committed">Called with each commit as it happens (in the background, while the next steps run), in order.</param>
@@ -14,6 +16,8 @@ public sealed class ClusterCheckpointer(ClusterCheckpointOptions options, Action
 {
     private readonly List<SaveReport> _saved = [];
     private Task? _pending;
+    private long _pendingStep;
+    private long? _uncommitted;
 
     /// <summary>Saves committed so far, oldest first.</summary>
     public IReadOnlyList<SaveReport> Saved
@@ -34,6 +38,7 @@ public sealed class ClusterCheckpointer(ClusterCheckpointOptions options, Action
         if (!Due(done, total)) return;
         await FlushAsync(cancellationToken).ConfigureAwait(false);
         _pending = Record(await ClusterCheckpoints.BeginSaveAsync(driver, done, options, cancellationToken).ConfigureAwait(false));
+        _pendingStep = done;
         if (!options.Background) await FlushAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -42,7 +47,15 @@ public sealed class ClusterCheckpointer(ClusterCheckpointOptions options, Action
     {
         if (_pending is not { } pending) return;
         _pending = null;
-        await pending.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await pending.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception) when (!pending.IsCompletedSuccessfully)
+        {
+            _uncommitted = _pendingStep;
+            throw;
+        }
     }
 
     /// <summary>The commit of <paramref name="save"/>, recorded and reported as soon as it happens.</summary>
@@ -53,8 +66,11 @@ public sealed class ClusterCheckpointer(ClusterCheckpointOptions options, Action
         committed?.Invoke(report);
     }
 
-    /// <summary>Waits for the save in flight to commit or fail, without rethrowing (after a failure of the job).</summary>
-    public async Task SettleAsync()
+    /// <summary>
+    /// Waits for the save in flight to commit or fail, without rethrowing (after a failure of the job). Returns the step of a
+    /// save that failed to commit since the last call (this one's, or one whose failure stopped the job), else null.
+    /// </summary>
+    public async Task<long?> SettleAsync()
     {
         try
         {
@@ -64,5 +80,8 @@ public sealed class ClusterCheckpointer(ClusterCheckpointOptions options, Action
         {
             Serilog.Log.Information("The checkpoint in flight did not commit: {Error}", e.Message);
         }
+        var uncommitted = _uncommitted;
+        _uncommitted = null;
+        return uncommitted;
     }
 }

@@ -111,7 +111,7 @@ public sealed partial class RecoveringTrainingLoop(IGrainFactory grains, Func<Ca
     private async Task<List<string>> RecoverAsync(ClusterJobDriver driver, ClusterJobException failure, int maxSilos, int devices, CancellationToken cancellationToken)
     {
         var detected = Stopwatch.GetTimestamp();
-        await Checkpointer.SettleAsync().ConfigureAwait(false); // a save in flight commits or fails before the restore looks for the newest
+        var uncommitted = await Checkpointer.SettleAsync().ConfigureAwait(false); // a save in flight commits or fails before the restore looks for the newest
         await driver.ReleaseAsync(cancellationToken).ConfigureAwait(false);
         var wait = Stopwatch.StartNew();
         var (alive, dead) = await SurvivorsAsync(driver.Job, cancellationToken).ConfigureAwait(false);
@@ -121,10 +121,11 @@ public sealed partial class RecoveringTrainingLoop(IGrainFactory grains, Func<Ca
             throw new ClusterJobException($"{recoveries} recovery(ies) done, at most {options.MaxRecoveries} allowed; the cluster is unstable (last failure: {failure.Message})", failure) { Silo = failure.Silo };
         var (silos, _) = await WaitForReplacementAsync(alive, maxSilos, devices, cancellationToken).ConfigureAwait(false);
         if (_recovering is not null) _recoveries.Add(_recovering);
-        _recovering = new RecoveryTiming(failure.Message, dead, detected, _done, 0, silos, wait.Elapsed.TotalSeconds, 0, 0, 0);
+        _recovering = new RecoveryTiming(failure.Message, dead, detected, _done, 0, silos, wait.Elapsed.TotalSeconds, 0, 0, 0) { UncommittedSave = uncommitted };
+        var lostSave = uncommitted is { } s ? $"; the checkpoint of step {s}, still being written, did not commit" : "";
         Emit("died", _done, dead.Count == 0
-            ? $"every silo answers after a failure after step {_done} (retry {_transient} of {options.MaxTransientRetries}): {failure.Message}"
-            : $"silo {string.Join(", ", dead)} died after step {_done}; re-planning on {silos.Count} silo(s): {string.Join(", ", silos)}");
+            ? $"every silo answers after a failure after step {_done} (retry {_transient} of {options.MaxTransientRetries}){lostSave}: {failure.Message}"
+            : $"silo {string.Join(", ", dead)} died after step {_done}{lostSave}; re-planning on {silos.Count} silo(s): {string.Join(", ", silos)}");
         return silos;
     }
 

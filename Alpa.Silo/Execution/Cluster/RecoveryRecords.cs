@@ -77,6 +77,12 @@ public sealed record RecoveryTiming(string Failure, IReadOnlyList<string> DeadSi
 {
     /// <summary>Completed steps that were computed again.</summary>
     public long LostSteps => FailedAtStep - RestoredStep;
+
+    /// <summary>
+    /// Step of a checkpoint that was being written when the failure came and did not commit (null: none). With background
+    /// saves such a failure redoes up to twice the interval (the steps run while it was written, too); any other at most the interval.
+    /// </summary>
+    public long? UncommittedSave { get; init; }
 }
 
 /// <summary>The outcome of a recovering training job.</summary>

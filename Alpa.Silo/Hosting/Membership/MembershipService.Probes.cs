@@ -40,6 +40,13 @@ public sealed partial class MembershipService
             await JoinAsync(token).ConfigureAwait(false);
             return;
         }
+        if (own.Status == SiloStatus.Joining)
+        {
+            // This silo joined, but the table holds an older copy of its row: a silo took the static table over from
+            // a snapshot read while this one was still joining. Say again that it is active.
+            LogRowReasserted(self.Address, self.Epoch);
+            await SetOwnStatusAsync(SiloStatus.Active, token).ConfigureAwait(false);
+        }
         if (DateTimeOffset.UtcNow - _lastHeartbeat >= options.HeartbeatPeriod)
         {
             _lastHeartbeat = DateTimeOffset.UtcNow;
@@ -111,6 +118,9 @@ public sealed partial class MembershipService
 
     [LoggerMessage(LogLevel.Debug, "Probe of {Address} epoch {Epoch} failed: {Reason}")]
     private partial void LogProbeFailed(string address, long epoch, string reason);
+
+    [LoggerMessage(LogLevel.Information, "The membership table listed this silo ({Address} epoch {Epoch}) as joining (a table taken over from an older read); set it active again")]
+    private partial void LogRowReasserted(string address, long epoch);
 
     [LoggerMessage(LogLevel.Warning, "Membership round failed: {Reason}")]
     private partial void LogRoundFailed(string reason);
