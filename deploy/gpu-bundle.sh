@@ -65,6 +65,8 @@ if ! grep -q 'libopenblas\.so\.0 ' <(ldconfig -p 2>/dev/null); then
   fi
 fi
 grep -q -m1 avx512f /proc/cpuinfo 2>/dev/null && export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-SkylakeX}"
+# A 64 MB first GC generation (as ./alpa sets): training steps are not interrupted by collections.
+export DOTNET_GCgen0size="${DOTNET_GCgen0size:-0x4000000}"
 
 run() {  # run NAME COMMAND...: stdout to NAME.json (or .txt), stderr to NAME.log, exit code recorded
   local name="$1"; shift

@@ -35,6 +35,11 @@ alpa_export_env() {
     export OPENBLAS_CORETYPE=SkylakeX
   fi
   export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+  # A 64 MB first GC generation: a training step allocates a few MB of bookkeeping, and with the default
+  # budget (a few MB) each step paid one or two collections that stopped every stage (gpt-tiny, two
+  # stages: 15.8 → 12.3 ms per step; bench/results/pipeline-analysis.md). The runtime reads it only from
+  # the environment, so the launchers set it (./alpa, scripts/test.sh, deploy/config/alpa.env).
+  export DOTNET_GCgen0size="${DOTNET_GCgen0size:-0x4000000}"
 }
 
 alpa_check_dotnet() {

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Alpa.Planner.Graph;
 
 namespace Alpa.Planner.Cluster;
 
@@ -125,6 +126,8 @@ public static class ClusterJson
             };
             if (o.SharedCores > 0) ((JsonObject)root["runtime"]!)["shared_cores"] = o.SharedCores;
             if (o.VectorFlops > 0) ((JsonObject)root["runtime"]!)["vector_gflops"] = o.VectorFlops / 1e9;
+            if (o.OpFlops.Count > 0) ((JsonObject)root["runtime"]!)["op_gflops"] = Rates(o.OpFlops);
+            if (o.OpBytesPerSecond.Count > 0) ((JsonObject)root["runtime"]!)["op_gb_per_s"] = Rates(o.OpBytesPerSecond);
         }
         return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
@@ -138,7 +141,32 @@ public static class ClusterJson
         TransferSeconds = OptNum(o, "transfer_us", "runtime.transfer_us", 0) * 1e-6,
         SharedCores = o["shared_cores"] is null ? 0 : Int(o, "shared_cores", "runtime.shared_cores"),
         VectorFlops = OptNum(o, "vector_gflops", "runtime.vector_gflops", 0) * 1e9,
+        OpFlops = Rates(o, "op_gflops"),
+        OpBytesPerSecond = Rates(o, "op_gb_per_s"),
     };
+
+    /// <summary>A per-kind rate table in units of 1e9 per second, kinds by their names (e.g. <c>"ReduceSum": 1.3</c>), sorted.</summary>
+    private static JsonObject Rates(IReadOnlyDictionary<OpKind, double> rates)
+    {
+        var table = new JsonObject();
+        foreach (var (kind, rate) in rates.OrderBy(kv => kv.Key.ToString(), StringComparer.Ordinal)) table[kind.ToString()] = rate / 1e9;
+        return table;
+    }
+
+    private static Dictionary<OpKind, double> Rates(JsonObject runtime, string key)
+    {
+        var rates = new Dictionary<OpKind, double>();
+        if (runtime[key] is null) return rates;
+        if (runtime[key] is not JsonObject table)
+            throw new ClusterSpecException($"cluster field 'runtime.{key}' must be an object of op kind → rate, e.g. {{\"ReduceSum\": 1.3}}") { Field = $"runtime.{key}" };
+        foreach (var (name, _) in table)
+        {
+            if (!Enum.TryParse<OpKind>(name, ignoreCase: false, out var kind) || !Enum.IsDefined(kind) || int.TryParse(name, out _))
+                throw new ClusterSpecException($"cluster field 'runtime.{key}' names '{name}', which is not an op kind (e.g. MatMul, ReduceSum, LayerNorm)") { Field = $"runtime.{key}.{name}" };
+            rates[kind] = Num(table, name, $"runtime.{key}.{name}") * 1e9;
+        }
+        return rates;
+    }
 
     private static IntraHostTopology Topology(JsonObject intra)
     {

@@ -60,6 +60,9 @@ public sealed record Calibration
 /// </summary>
 public sealed record RuntimeOverheads
 {
+    // Declared before None, which the static initializers build in textual order.
+    private static readonly IReadOnlyDictionary<Graph.OpKind, double> NoRates = new Dictionary<Graph.OpKind, double>();
+
     /// <summary>No fixed costs (datasheet clusters).</summary>
     public static RuntimeOverheads None { get; } = new();
     /// <summary>Per op on one device: the executor's dispatch, resharding checks, allocation and kernel call, seconds.</summary>
@@ -84,9 +87,17 @@ public sealed record RuntimeOverheads
     /// whose vector code runs far below the GEMM rate.
     /// </summary>
     public double VectorFlops { get; init; }
+    /// <summary>
+    /// Measured rate of individual op kinds, FLOP/s as <see cref="Graph.OpCosts"/> counts them: the kinds a probe timed
+    /// in real training graphs (a reduction, a normalization's gradient and a GEMM of a tiny model run at very different
+    /// fractions of one vector rate). A kind absent here uses <see cref="VectorFlops"/> (or the GEMM rate for the matmul class).
+    /// </summary>
+    public IReadOnlyDictionary<Graph.OpKind, double> OpFlops { get; init; } = NoRates;
+    /// <summary>Measured bytes (read + written) per second of op kinds that move data without arithmetic (transpose, slice, concat); absent kinds use the device's memory bandwidth.</summary>
+    public IReadOnlyDictionary<Graph.OpKind, double> OpBytesPerSecond { get; init; } = NoRates;
 
     /// <summary>True when every cost is zero.</summary>
-    public bool IsNone => this == None;
+    public bool IsNone => this with { OpFlops = NoRates, OpBytesPerSecond = NoRates } == None && OpFlops.Count == 0 && OpBytesPerSecond.Count == 0;
 }
 
 /// <summary>
@@ -163,6 +174,8 @@ public sealed record ClusterSpec
         NonNegative(o.TransferSeconds, "runtime.transfer_us");
         NonNegative(o.SharedCores, "runtime.shared_cores");
         NonNegative(o.VectorFlops, "runtime.vector_gflops");
+        foreach (var (kind, rate) in o.OpFlops) Positive(rate, $"runtime.op_gflops.{kind}");
+        foreach (var (kind, rate) in o.OpBytesPerSecond) Positive(rate, $"runtime.op_gb_per_s.{kind}");
         return this;
     }
 }

@@ -34,7 +34,9 @@ public static class ComputeModel
     /// writing <paramref name="bytesPerDevice"/>: the larger of FLOPs over the achievable rate (matmul
     /// class at the dtype's peak × matmul efficiency, other ops at the f32 peak) and bytes over the
     /// achievable memory bandwidth, plus the runtime's fixed cost of one op (and of one GEMM call for
-    /// the matmul class) from <see cref="RuntimeOverheads"/>. A replicated heavy op is charged its full
+    /// the matmul class) from <see cref="RuntimeOverheads"/>. A profiled cluster's per-kind rates
+    /// (<see cref="RuntimeOverheads.OpFlops"/>, <see cref="RuntimeOverheads.OpBytesPerSecond"/>) replace the
+    /// device-wide ones for the kinds they list. A replicated heavy op is charged its full
     /// FLOPs on every device.
     /// </summary>
     public static double Seconds(Node node, LogicalMesh mesh, double split, double bytesPerDevice)
@@ -44,20 +46,23 @@ public static class ComputeModel
         if (node.IsLeaf) return 0;
         var dev = mesh.Device;
         var cal = mesh.Cluster.Calibration;
-        var fixedCost = mesh.Cluster.Overheads.OpSeconds;
+        var overheads = mesh.Cluster.Overheads;
+        var fixedCost = overheads.OpSeconds;
         double rate;
         if (OpCosts.IsMatmulClass(node.Op))
         {
             var peak = node.DType is DType.F16 or DType.BF16 ? dev.PeakHalfFlops : dev.PeakF32Flops;
-            rate = peak * cal.MatmulEfficiency;
-            fixedCost += mesh.Cluster.Overheads.MatmulSeconds;
+            rate = overheads.OpFlops.TryGetValue(node.Op, out var measured) ? measured : peak * cal.MatmulEfficiency;
+            fixedCost += overheads.MatmulSeconds;
         }
         else
         {
-            rate = mesh.Cluster.Overheads.VectorFlops > 0 ? mesh.Cluster.Overheads.VectorFlops : dev.PeakF32Flops;
+            rate = overheads.OpFlops.TryGetValue(node.Op, out var measured) ? measured
+                : overheads.VectorFlops > 0 ? overheads.VectorFlops : dev.PeakF32Flops;
         }
         var flops = node.Flops / split;
-        var memory = node.Op == OpKind.Reshape ? 0 : bytesPerDevice / (dev.MemoryBytesPerSecond * cal.MemoryEfficiency);
+        var bandwidth = overheads.OpBytesPerSecond.TryGetValue(node.Op, out var moved) ? moved : dev.MemoryBytesPerSecond * cal.MemoryEfficiency;
+        var memory = node.Op == OpKind.Reshape ? 0 : bytesPerDevice / bandwidth;
         return fixedCost + Math.Max(flops / rate, memory);
     }
 }

@@ -18,8 +18,9 @@ public static class PipelineBench
     /// <summary>One plan measured.</summary>
     /// <param name="BusiestStage">The stage whose RUN, COLLECTIVE and UPDATE instructions took longest.</param>
     /// <param name="Busy">That stage's time in those instructions per step: measured (median) and simulated seconds.</param>
+    /// <param name="GcPauseSeconds">Mean time the process stood still in garbage collections per measured step.</param>
     public sealed record Row(string Name, double MeasuredSeconds, double PredictedSeconds, double DriverWaitSeconds,
-                             int BusiestStage, (double Measured, double Predicted) Busy);
+                             int BusiestStage, (double Measured, double Predicted) Busy, double GcPauseSeconds);
 
     private const int Warmup = 30, Steps = 9;
 
@@ -58,11 +59,12 @@ public static class PipelineBench
             .AppendLine($"- date: {BenchMachine.Date()}; scheduling: {Scheduling()}")
             .AppendLine($"- cluster spec: measured local:1xD for each plan's D by `alpa profile`'s probe, the same spec for every plan of that D; {string.Join("; ", cache.OrderBy(c => c.Key).Select(c => $"local:1x{c.Key}: {Describe(c.Value)}"))}")
             .AppendLine($"- each row: median of {Steps} steps after warm-up (≥ {Warmup} steps, until the median of 10 steps moves < 5%); predicted = the simulator on the executed lists")
+            .AppendLine($"- garbage collector: {GcSettings()}")
             .AppendLine()
-            .AppendLine("| plan | measured step | predicted step | measured / predicted | busiest stage: busy time measured / simulated | driver wait / step |")
-            .AppendLine("|---|---|---|---|---|---|");
+            .AppendLine("| plan | measured step | predicted step | measured / predicted | busiest stage: busy time measured / simulated | driver wait / step | GC pause / step |")
+            .AppendLine("|---|---|---|---|---|---|---|");
         foreach (var r in rows)
-            md.AppendLine($"| {r.Name} | {r.MeasuredSeconds * 1e3:F1} ms | {r.PredictedSeconds * 1e3:F1} ms | {r.MeasuredSeconds / r.PredictedSeconds:F2} | stage {r.BusiestStage}: {Ratio(r.Busy)} | {100 * r.DriverWaitSeconds / r.MeasuredSeconds:F2} % |");
+            md.AppendLine($"| {r.Name} | {r.MeasuredSeconds * 1e3:F1} ms | {r.PredictedSeconds * 1e3:F1} ms | {r.MeasuredSeconds / r.PredictedSeconds:F2} | stage {r.BusiestStage}: {Ratio(r.Busy)} | {100 * r.DriverWaitSeconds / r.MeasuredSeconds:F2} % | {r.GcPauseSeconds * 1e3:F2} ms |");
         DataParallelBench.Append(md, parallel);
         AppendPath(md, path);
         return md.ToString();
@@ -96,6 +98,7 @@ public static class PipelineBench
         var waits = new List<double>();
         var busy = new List<double[]>();
         var warmup = WarmUp(run);
+        var pausedBefore = GC.GetTotalPauseDuration();
         for (var step = warmup; step < warmup + Steps; step++)
         {
             run.Step(step);
@@ -106,10 +109,11 @@ public static class PipelineBench
                                                                       or PipelineEventKind.Collective or PipelineEventKind.Update)
                                                            .Sum(e => e.EndSeconds - e.StartSeconds))]);
         }
+        var paused = (GC.GetTotalPauseDuration() - pausedBefore).TotalSeconds / Steps;
         var simulated = PipelineSimulator.Simulate(run.Runner.Plan);
         var measuredBusy = meshes.Select((_, s) => Median([.. busy.Select(b => b[s])])).ToArray();
         var stage = Array.IndexOf(measuredBusy, measuredBusy.Max());
-        return new Row(name, Median(times), simulated.StepSeconds, Median(waits), stage, (measuredBusy[stage], simulated.Stages[stage].BusySeconds));
+        return new Row(name, Median(times), simulated.StepSeconds, Median(waits), stage, (measuredBusy[stage], simulated.Stages[stage].BusySeconds), paused);
     }
 
     /// <summary>
@@ -138,6 +142,14 @@ public static class PipelineBench
         return step;
     }
 
+    /// <summary>The first generation's budget as the environment sets it (<c>./alpa</c> sets 64 MB), and the collector's mode.</summary>
+    private static string GcSettings()
+    {
+        var gen0 = Environment.GetEnvironmentVariable("DOTNET_GCgen0size");
+        var budget = gen0 is null ? "default first-generation budget" : $"DOTNET_GCgen0size={gen0}";
+        return $"{budget}, {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")} GC";
+    }
+
     /// <summary>The process's nice value and its scheduler group's (raised priorities make a loaded machine quieter for the run: say so).</summary>
     private static string Scheduling()
     {
@@ -162,8 +174,12 @@ public static class PipelineBench
         var r = c.Overheads;
         return $"GEMM {c.Device.PeakF32Flops / 1e9:F1} GFLOP/s per device, element-wise {c.Device.MemoryBytesPerSecond / 1e9:F1} GB/s, " +
                $"per op {r.OpSeconds * 1e6:F1} µs, per GEMM call +{r.MatmulSeconds * 1e6:F1} µs, per instruction {r.InstructionSeconds * 1e6:F1} µs, " +
-               $"per RUN +{r.RunSeconds * 1e6:F1} µs, per transfer +{r.TransferSeconds * 1e6:F1} µs, vector ops {r.VectorFlops / 1e9:F1} GFLOP/s, devices share {r.SharedCores} cores";
+               $"per RUN +{r.RunSeconds * 1e6:F1} µs, per transfer +{r.TransferSeconds * 1e6:F1} µs, vector ops {r.VectorFlops / 1e9:F1} GFLOP/s, " +
+               $"per-kind rates of {r.OpFlops.Count + r.OpBytesPerSecond.Count} op kinds (e.g. MatMul {Rate(r.OpFlops, Planner.Graph.OpKind.MatMul)}, ReduceSum {Rate(r.OpFlops, Planner.Graph.OpKind.ReduceSum)} GFLOP/s), devices share {r.SharedCores} cores";
     }
+
+    private static string Rate(IReadOnlyDictionary<Planner.Graph.OpKind, double> rates, Planner.Graph.OpKind kind) =>
+        rates.TryGetValue(kind, out var r) ? $"{r / 1e9:F1}" : "-";
 
     private static double Median(List<double> xs) => xs.Order().ElementAt(xs.Count / 2);
 }

@@ -48,6 +48,50 @@ public sealed class SharedCoresTests
         Assert.Equal(Seconds(Local(RuntimeOverheads.None), "mm"), Seconds(slow, "mm"), 1e-15);
     }
 
+    [Fact]
+    public void PerKindRates_RoundTripThroughClusterFiles_AndPriceTheirKindsOnly()
+    {
+        var rates = new RuntimeOverheads
+        {
+            VectorFlops = 4e9,
+            OpFlops = new Dictionary<OpKind, double> { [OpKind.ReduceSum] = 1e9, [OpKind.MatMul] = 20e9 },
+            OpBytesPerSecond = new Dictionary<OpKind, double> { [OpKind.Transpose] = 2e9 },
+        };
+        var spec = Local(rates);
+        var text = ClusterJson.Write(spec);
+        Assert.Contains("\"op_gflops\"", text, StringComparison.Ordinal);
+        var back = ClusterJson.Parse(text).Overheads;
+        Assert.Equal(1e9, back.OpFlops[OpKind.ReduceSum], 1);
+        Assert.Equal(20e9, back.OpFlops[OpKind.MatMul], 1);
+        Assert.Equal(2e9, back.OpBytesPerSecond[OpKind.Transpose], 1);
+        Assert.False(back.IsNone);
+        Assert.True(new RuntimeOverheads().IsNone);
+        Assert.DoesNotContain("op_gflops", ClusterJson.Write(Local(new RuntimeOverheads { OpSeconds = 1e-6 })), StringComparison.Ordinal);
+
+        var b = new GraphBuilder();
+        var x = b.Input("x", new Shape(64, 64));
+        var mm = b.MatMul(x, b.Parameter("w", new Shape(64, 64)), name: "mm");
+        var transposed = b.Transpose(mm, 1, 0);
+        var graph = b.Build([b.ReduceSum(b.Gelu(mm, "act"), [0], name: "sum"), transposed]);
+        double Seconds(ClusterSpec c, string name, double bytes = 0) => ComputeModel.Seconds(graph[name], LogicalMesh.Create(c.WithShape(1, 1), 1, 1), 1, bytes);
+        Assert.Equal(graph["sum"].Flops / 1e9, Seconds(spec, "sum"), 1e-12);
+        Assert.Equal(graph["act"].Flops / 4e9, Seconds(spec, "act"), 1e-12); // not listed: the vector rate
+        Assert.Equal(graph["mm"].Flops / 20e9, Seconds(spec, "mm"), 1e-12);
+        Assert.Equal(1e6 / 2e9, Seconds(spec, transposed.Name, 1e6), 1e-12);
+
+        var json = System.Text.Json.Nodes.JsonNode.Parse(text)!;
+        json["runtime"]!["op_gflops"]!["ReduceSun"] = 1.0;
+        var unknown = Assert.Throws<ClusterSpecException>(() => ClusterJson.Parse(json.ToJsonString()));
+        Assert.Equal("runtime.op_gflops.ReduceSun", unknown.Field);
+        Assert.Contains("not an op kind", unknown.Message, StringComparison.Ordinal);
+        json = System.Text.Json.Nodes.JsonNode.Parse(text)!;
+        json["runtime"]!["op_gflops"]!["ReduceSum"] = 0;
+        Assert.Equal("runtime.op_gflops.ReduceSum", Assert.Throws<ClusterSpecException>(() => ClusterJson.Parse(json.ToJsonString())).Field);
+        json = System.Text.Json.Nodes.JsonNode.Parse(text)!;
+        json["runtime"]!["op_gb_per_s"] = 3;
+        Assert.Equal("runtime.op_gb_per_s", Assert.Throws<ClusterSpecException>(() => ClusterJson.Parse(json.ToJsonString())).Field);
+    }
+
     [Theory]
     [InlineData(PipelineSchedule.OneFOneB, 4)]
     [InlineData(PipelineSchedule.GPipe, 2)]

@@ -85,9 +85,13 @@ public static class OverheadProbe
         var streamSeconds = Math.Max(1e-9, PerNode(spec, devices, b => Scales(b, StreamRows, StreamCols, 32)).Kernel - tiny);
         var stream = 2.0 * StreamRows * StreamCols * sizeof(float) / streamSeconds;
         var vector = VectorRate(spec, devices, tiny);
+        var (kindFlops, kindBytes) = KindRates(spec, devices, tiny, alpha);
         var measured = new OverheadMeasurement
         {
-            Overheads = new RuntimeOverheads { OpSeconds = op, MatmulSeconds = alpha, SharedCores = cores, VectorFlops = vector },
+            Overheads = new RuntimeOverheads
+            {
+                OpSeconds = op, MatmulSeconds = alpha, SharedCores = cores, VectorFlops = vector, OpFlops = kindFlops, OpBytesPerSecond = kindBytes,
+            },
             GemmFlops = rate,
             StreamBytesPerSecond = stream,
             Matmuls = matmuls,
@@ -127,6 +131,52 @@ public static class OverheadProbe
         }
         return flops / seconds;
     }
+
+    /// <summary>
+    /// Rates of each op kind the training graphs of small models of every family run (a GPT block, an MoE block, an
+    /// MLP, a wide ResNet; shapes unlike the zoo's tiny models), measured in those graphs on the real executor with
+    /// the probe's devices busy: per kind, its FLOPs (or, for kinds without arithmetic, bytes read and written) over
+    /// the executor's median time of its nodes less an 8×8 op's (and the GEMM call's cost for the matmul class).
+    /// One vector rate cannot price them: here a column reduction runs at a fifth of GELU's rate and a tiny GEMM at
+    /// two thirds of a 512³ one, while the optimizer's element-wise updates run several times faster.
+    /// </summary>
+    private static (Dictionary<OpKind, double> Flops, Dictionary<OpKind, double> Bytes) KindRates(ClusterSpec spec, int devices, double tiny, double alpha)
+    {
+        var totals = new Dictionary<OpKind, (double Flops, double Bytes, double Seconds, int Nodes)>();
+        foreach (var model in CalibrationModels)
+        {
+            var forward = model.Build();
+            var training = TrainingGraph.Build(forward, new TrainingOptions());
+            var inputs = Trainer.StepInputs(new SyntheticData(forward, 0).Batch(0), 1e-4f, 1);
+            var medians = NodeKernels(spec, devices, (training, inputs));
+            foreach (var node in training.Nodes.Where(n => !n.IsLeaf && n.Op != OpKind.Reshape))
+            {
+                var seconds = Math.Max(0, medians[node.Id] - tiny - (OpCosts.IsMatmulClass(node.Op) ? alpha : 0));
+                var bytes = (double)node.OutputBytes + node.Inputs.Sum(x => (double)x.OutputBytes);
+                var t = totals.GetValueOrDefault(node.Op);
+                totals[node.Op] = (t.Flops + node.Flops, t.Bytes + bytes, t.Seconds + seconds, t.Nodes + 1);
+            }
+        }
+        var flops = new Dictionary<OpKind, double>();
+        var moved = new Dictionary<OpKind, double>();
+        foreach (var (kind, t) in totals)
+        {
+            // A kind whose nodes cost no more than an 8×8 op has no measurable rate: the per-op cost prices it.
+            if (t.Seconds < 0.1e-6 * t.Nodes) continue;
+            if (t.Flops > 0) flops[kind] = t.Flops / t.Seconds;
+            else if (t.Bytes > 0) moved[kind] = t.Bytes / t.Seconds;
+        }
+        return (flops, moved);
+    }
+
+    /// <summary>The small models whose training graphs <see cref="KindRates"/> times (one of each family; not the zoo's shapes).</summary>
+    private static readonly ModelSpec[] CalibrationModels =
+    [
+        new GptSpec { Name = "probe-gpt", Batch = 4, DType = DType.F32, Layers = 1, Hidden = 48, Heads = 4, SeqLen = 24, Vocab = 192 },
+        new MoeSpec { Name = "probe-moe", Batch = 4, DType = DType.F32, Layers = 2, Hidden = 48, Heads = 4, SeqLen = 24, Vocab = 192, Experts = 4, ExpertGroupSize = 48 },
+        new MlpSpec { Name = "probe-mlp", Batch = 24, DType = DType.F32, Layers = 2, Hidden = 48, Ffn = 192 },
+        new WResNetSpec { Name = "probe-wresnet", Batch = 4, DType = DType.F32, Stages = [1], BaseChannels = 8, WidthFactor = 2, ImageSize = 12, Classes = 10 },
+    ];
 
     /// <summary><paramref name="count"/> independent ops of one [rows, cols] input.</summary>
     private static Graph Many(GraphBuilder b, int rows, int cols, int count, Func<GraphBuilder, Node, int, Node> op)
@@ -182,11 +232,32 @@ public static class OverheadProbe
 
     private static (double Wall, double Kernel) PerNode(ClusterSpec spec, int devices, (Graph Graph, IReadOnlyDictionary<string, HostTensor> Inputs) run)
     {
+        var (wall, samples) = Sample(spec, devices, run);
+        return (wall, Median([.. samples.SelectMany(s => s)]));
+    }
+
+    /// <summary>Per node id: the median of the kernel seconds the executor timed around it (over samples and threads); 0 for leaves.</summary>
+    private static double[] NodeKernels(ClusterSpec spec, int devices, (Graph Graph, IReadOnlyDictionary<string, HostTensor> Inputs) run)
+    {
+        var (_, samples) = Sample(spec, devices, run);
+        var nodes = run.Graph.Nodes.Where(n => !n.IsLeaf).Select(n => n.Id).ToArray();
+        var medians = new double[run.Graph.Nodes.Count];
+        for (var i = 0; i < nodes.Length; i++) medians[nodes[i]] = Median([.. samples.Select(s => s[i])]);
+        return medians;
+    }
+
+    /// <summary>
+    /// Runs the graph on a (1, 1) mesh in <paramref name="devices"/> executors at once (one thread each): wall seconds per
+    /// node (the median over threads of their median sample) and the kernel seconds the executor timed around each
+    /// non-leaf node, one array (in node order) per sampled run of every thread.
+    /// </summary>
+    private static (double Wall, List<double[]> Samples) Sample(ClusterSpec spec, int devices, (Graph Graph, IReadOnlyDictionary<string, HostTensor> Inputs) run)
+    {
         var (graph, inputs) = run;
         var plan = IntraOpPass.Run(graph, LogicalMesh.Create(spec.WithShape(1, 1), 1, 1));
         var nodes = graph.Nodes.Where(n => !n.IsLeaf).Select(n => n.Id).ToArray();
         var perThread = new double[devices];
-        var kernels = new List<double>[devices];
+        var kernels = new List<double[]>[devices];
         using var start = new Barrier(devices);
         var threads = Enumerable.Range(0, devices).Select(t => new Thread(() =>
         {
@@ -208,7 +279,7 @@ public static class OverheadProbe
                 for (var i = 0; i < runs; i++)
                 {
                     var seconds = exec.Run(inputs).NodeSeconds;
-                    if (i % 4 == 0) kernels[t].AddRange(nodes.Select(id => seconds[id].Seconds));
+                    if (i % 4 == 0) kernels[t].Add([.. nodes.Select(id => seconds[id].Seconds)]);
                 }
                 times[rep] = Stopwatch.GetElapsedTime(t1).TotalSeconds / runs;
             }
@@ -216,7 +287,7 @@ public static class OverheadProbe
         }) { IsBackground = true }).ToArray();
         foreach (var th in threads) th.Start();
         foreach (var th in threads) th.Join();
-        return (Median(perThread), Median([.. kernels.SelectMany(k => k)]));
+        return (Median(perThread), [.. kernels.SelectMany(k => k)]);
     }
 
     /// <summary>
