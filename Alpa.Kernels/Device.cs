@@ -41,6 +41,16 @@ public abstract class Device : NativeResource
     /// <summary>Runs a kernel on this device's stream. On the CPU it runs on the calling thread.</summary>
     public abstract void Run(Action kernel);
 
+    /// <summary>
+    /// Runs <paramref name="kernel"/> with <paramref name="state"/> as <see cref="Run(Action)"/> does; a static lambda and a
+    /// struct state allocate nothing (the executor calls this once per node and device).
+    /// </summary>
+    public virtual void Run<TState>(Action<TState> kernel, TState state)
+    {
+        ArgumentNullException.ThrowIfNull(kernel);
+        Run(() => kernel(state));
+    }
+
     /// <summary>Waits until every kernel and copy issued so far has finished.</summary>
     public abstract void Synchronize();
 

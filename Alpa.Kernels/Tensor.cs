@@ -24,6 +24,15 @@ public sealed class Tensor : IDisposable
         Elements = n;
     }
 
+    private Tensor(Device device, DeviceBuffer buffer, ElementType type, long[] sharedShape, long elements)
+    {
+        Device = device;
+        Buffer = buffer;
+        Type = type;
+        _shape = sharedShape;
+        Elements = elements;
+    }
+
     public Device Device { get; }
     public DeviceBuffer Buffer { get; }
     public ElementType Type { get; }
@@ -36,7 +45,8 @@ public sealed class Tensor : IDisposable
     public Tensor View(ReadOnlySpan<long> shape)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        var view = new Tensor(Device, Buffer, Type, shape);
+        // The same shape shares this tensor's (never written) shape array.
+        var view = shape.SequenceEqual(_shape) ? new Tensor(Device, Buffer, Type, _shape, Elements) : new Tensor(Device, Buffer, Type, shape);
         if (view.Elements != Elements)
             throw new KernelException($"cannot view [{string.Join(", ", _shape)}] as [{string.Join(", ", shape.ToArray())}]: element counts differ");
         Buffer.Retain();

@@ -61,6 +61,13 @@ public sealed unsafe class CpuDevice : Device
         kernel();
     }
 
+    public override void Run<TState>(Action<TState> kernel, TState state)
+    {
+        ArgumentNullException.ThrowIfNull(kernel);
+        ThrowIfDisposed();
+        kernel(state);
+    }
+
     /// <summary>Kernels run synchronously on the CPU: nothing to wait for.</summary>
     public override void Synchronize() => ThrowIfDisposed();
 

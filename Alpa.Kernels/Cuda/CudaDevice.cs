@@ -136,6 +136,13 @@ public sealed unsafe class CudaDevice : Device
         kernel();
     }
 
+    public override void Run<TState>(Action<TState> kernel, TState state)
+    {
+        ArgumentNullException.ThrowIfNull(kernel);
+        MakeCurrent();
+        kernel(state);
+    }
+
     public override void Synchronize()
     {
         MakeCurrent();

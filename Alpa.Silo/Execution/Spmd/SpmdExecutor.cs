@@ -224,8 +224,20 @@ public sealed partial class SpmdExecutor : IDisposable
                 args[i] = Resharder.Reshard(_comm, values[x.Id]!, _program[x.Id].Strategy.Output, p.Strategy.Inputs[i], x.Name, "reshard");
                 if (!p.KernelInputs[i].Equals(p.Strategy.Inputs[i])) args[i] = Move(args[i], p.Strategy.Inputs[i], p.KernelInputs[i], x.Name);
             }
-            if (p.Kernel == LocalKernel.View) return [.. args[0].Select(t => t.View(p.LocalShape))];
-            var perRank = Enumerable.Range(0, _devices.Length).Select(r => args.Select(a => a[r]).ToArray()).ToArray();
+            if (p.Kernel == LocalKernel.View)
+            {
+                var views = new Tensor[args[0].Length];
+                for (var r = 0; r < views.Length; r++) views[r] = args[0][r].View(p.LocalShape);
+                return views;
+            }
+            // Plain loops: this runs once per node of every step, and LINQ's closures and iterators were a
+            // large share of a step's garbage.
+            var perRank = new Tensor[_devices.Length][];
+            for (var r = 0; r < perRank.Length; r++)
+            {
+                var mine = perRank[r] = new Tensor[args.Length];
+                for (var i = 0; i < args.Length; i++) mine[i] = args[i][r];
+            }
             var y = p.Kernel == LocalKernel.Dispatch ? Dispatch(p, perRank) : SpmdKernels.Run(p, perRank, _comm);
             y = complete is null ? Complete(p, y) : complete(p, y);
             return p.KernelOutput.Equals(p.Strategy.Output) ? y : Move(y, p.KernelOutput, p.Strategy.Output, node.Name);
@@ -253,13 +265,16 @@ public sealed partial class SpmdExecutor : IDisposable
     {
         var y = new Tensor[_devices.Length];
         for (var r = 0; r < y.Length; r++) y[r] = _devices[r].Allocate(p.Node.DType.ToElementType(), p.LocalShape);
-        void Run(int r)
+        if (y.Length > 1 && Concurrent(p, y[0]))
         {
-            var (args, output) = (perRank[r], y[r]);
-            _devices[r].Run(() => OpDispatch.Run(p.Local!, args, output));
+            Parallel.For(0, y.Length, new ParallelOptions { MaxDegreeOfParallelism = y.Length },
+                r => _devices[r].Run(static s => OpDispatch.Run(s.Op, s.Args, s.Output), (Op: p.Local!, Args: perRank[r], Output: y[r])));
         }
-        if (y.Length > 1 && Concurrent(p, y[0])) Parallel.For(0, y.Length, new ParallelOptions { MaxDegreeOfParallelism = y.Length }, Run);
-        else for (var r = 0; r < y.Length; r++) Run(r);
+        else
+        {
+            for (var r = 0; r < y.Length; r++)
+                _devices[r].Run(static s => OpDispatch.Run(s.Op, s.Args, s.Output), (Op: p.Local!, Args: perRank[r], Output: y[r]));
+        }
         return y;
     }
 
