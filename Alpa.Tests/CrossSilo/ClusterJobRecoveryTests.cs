@@ -53,7 +53,11 @@ public sealed class ClusterJobRecoveryTests(ITestOutputHelper output)
         var died = events.First(e => e.Kind == JobEventKinds.Died);
         Assert.Contains($"silo {addresses[1]} died", died.Message, StringComparison.Ordinal);
         var restored = events.First(e => e.Kind == JobEventKinds.Restored);
-        Assert.True(restored.Step is Every or 2 * Every && died.Step - restored.Step is >= 0 and <= Every, $"died after {died.Step}, restored {restored.Step}");
+        // Background saves: a death while a checkpoint is still being written (a slow disk, a loaded machine) loses it too, and the
+        // event says so; the job then redoes up to twice the interval, else at most the interval.
+        var bound = died.Message!.Contains("did not commit", StringComparison.Ordinal) ? 2 * Every : Every;
+        Assert.True(restored.Step % Every == 0 && died.Step - restored.Step >= 0 && died.Step - restored.Step <= bound,
+            $"died after {died.Step}, restored {restored.Step}: {died.Message}");
         var plans = events.Where(e => e.Kind == JobEventKinds.Planned).Select(e => e.Plan!.Stages.Select(s => s.Worker).ToArray()).ToList();
         var stages = addresses.Take(1).Concat(addresses.Skip(1).Order(StringComparer.Ordinal)).ToArray(); // the accepting silo first, then by address
         Assert.Equal([stages, [.. stages.Where(a => a != addresses[1])]], plans);
