@@ -126,6 +126,11 @@ public static class ClusterJson
             };
             if (o.SharedCores > 0) ((JsonObject)root["runtime"]!)["shared_cores"] = o.SharedCores;
             if (o.VectorFlops > 0) ((JsonObject)root["runtime"]!)["vector_gflops"] = o.VectorFlops / 1e9;
+            if (o.SequentialSmallNodes)
+            {
+                ((JsonObject)root["runtime"]!)["mesh_concurrent_flops"] = o.MeshConcurrentFlops;
+                ((JsonObject)root["runtime"]!)["mesh_concurrent_bytes"] = o.MeshConcurrentBytes;
+            }
             if (o.OpFlops.Count > 0) ((JsonObject)root["runtime"]!)["op_gflops"] = Rates(o.OpFlops);
             if (o.OpBytesPerSecond.Count > 0) ((JsonObject)root["runtime"]!)["op_gb_per_s"] = Rates(o.OpBytesPerSecond);
         }
@@ -141,6 +146,8 @@ public static class ClusterJson
         TransferSeconds = OptNum(o, "transfer_us", "runtime.transfer_us", 0) * 1e-6,
         SharedCores = o["shared_cores"] is null ? 0 : Int(o, "shared_cores", "runtime.shared_cores"),
         VectorFlops = OptNum(o, "vector_gflops", "runtime.vector_gflops", 0) * 1e9,
+        MeshConcurrentFlops = OptNum(o, "mesh_concurrent_flops", "runtime.mesh_concurrent_flops", 0),
+        MeshConcurrentBytes = OptNum(o, "mesh_concurrent_bytes", "runtime.mesh_concurrent_bytes", 0),
         OpFlops = Rates(o, "op_gflops"),
         OpBytesPerSecond = Rates(o, "op_gb_per_s"),
     };

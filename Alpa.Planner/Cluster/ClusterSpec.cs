@@ -93,6 +93,17 @@ public sealed record RuntimeOverheads
     /// fractions of one vector rate). A kind absent here uses <see cref="VectorFlops"/> (or the GEMM rate for the matmul class).
     /// </summary>
     public IReadOnlyDictionary<Graph.OpKind, double> OpFlops { get; init; } = NoRates;
+    /// <summary>
+    /// Local CPU meshes: the runtime runs a node on the devices of a mesh at once (a thread each) only when its work per
+    /// device reaches <see cref="MeshConcurrentFlops"/> FLOPs or its output per device <see cref="MeshConcurrentBytes"/>
+    /// bytes; smaller nodes run device after device on the stage's one thread, so a mesh of d devices takes d times a
+    /// device's time for them and a stage keeps one core busy. Both 0: a mesh's devices always compute at once.
+    /// </summary>
+    public double MeshConcurrentFlops { get; init; }
+    /// <summary>Output bytes per device from which a node runs on a mesh's devices at once (see <see cref="MeshConcurrentFlops"/>).</summary>
+    public double MeshConcurrentBytes { get; init; }
+    /// <summary>True when small nodes run device after device (<see cref="MeshConcurrentFlops"/> or <see cref="MeshConcurrentBytes"/> set).</summary>
+    public bool SequentialSmallNodes => MeshConcurrentFlops > 0 || MeshConcurrentBytes > 0;
     /// <summary>Measured bytes (read + written) per second of op kinds that move data without arithmetic (transpose, slice, concat); absent kinds use the device's memory bandwidth.</summary>
     public IReadOnlyDictionary<Graph.OpKind, double> OpBytesPerSecond { get; init; } = NoRates;
 
@@ -174,6 +185,8 @@ public sealed record ClusterSpec
         NonNegative(o.TransferSeconds, "runtime.transfer_us");
         NonNegative(o.SharedCores, "runtime.shared_cores");
         NonNegative(o.VectorFlops, "runtime.vector_gflops");
+        NonNegative(o.MeshConcurrentFlops, "runtime.mesh_concurrent_flops");
+        NonNegative(o.MeshConcurrentBytes, "runtime.mesh_concurrent_bytes");
         foreach (var (kind, rate) in o.OpFlops) Positive(rate, $"runtime.op_gflops.{kind}");
         foreach (var (kind, rate) in o.OpBytesPerSecond) Positive(rate, $"runtime.op_gb_per_s.{kind}");
         return this;

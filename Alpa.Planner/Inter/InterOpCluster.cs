@@ -35,6 +35,11 @@ public sealed record InterOpCluster
     public double RunSeconds { get; init; }
     /// <summary>Cores all devices share (local CPU devices), 0 when each computes on its own (<see cref="Cluster.RuntimeOverheads.SharedCores"/>).</summary>
     public int SharedCores { get; init; }
+    /// <summary>
+    /// With <see cref="SharedCores"/>: a stage computes on one thread (its mesh's devices one after another for small
+    /// nodes, <see cref="Cluster.RuntimeOverheads.MeshConcurrentFlops"/>), so a busy stage takes one core, not one per device.
+    /// </summary>
+    public bool StageThreads { get; init; }
     /// <summary>Hash of the cluster spec this record was derived from; by default a SHA-256 of the fields above.</summary>
     public string? Hash { get; init; }
 

@@ -39,7 +39,8 @@ public static class ComputeModel
     /// device-wide ones for the kinds they list. A replicated heavy op is charged its full
     /// FLOPs on every device.
     /// </summary>
-    public static double Seconds(Node node, LogicalMesh mesh, double split, double bytesPerDevice)
+    /// <param name="outputBytesPerDevice">Bytes of the output on one device (for <see cref="RuntimeOverheads.MeshConcurrentBytes"/>); negative: the output split evenly.</param>
+    public static double Seconds(Node node, LogicalMesh mesh, double split, double bytesPerDevice, double outputBytesPerDevice = -1)
     {
         ArgumentNullException.ThrowIfNull(node);
         ArgumentNullException.ThrowIfNull(mesh);
@@ -63,6 +64,12 @@ public static class ComputeModel
         var flops = node.Flops / split;
         var bandwidth = overheads.OpBytesPerSecond.TryGetValue(node.Op, out var moved) ? moved : dev.MemoryBytesPerSecond * cal.MemoryEfficiency;
         var memory = node.Op == OpKind.Reshape ? 0 : bytesPerDevice / bandwidth;
-        return fixedCost + Math.Max(flops / rate, memory);
+        var seconds = fixedCost + Math.Max(flops / rate, memory);
+        // A small node on a local CPU mesh runs device after device on the stage's thread (RuntimeOverheads.MeshConcurrentFlops).
+        var output = outputBytesPerDevice >= 0 ? outputBytesPerDevice : (double)node.OutputBytes / mesh.Devices;
+        var sequential = overheads.SequentialSmallNodes && mesh.Devices > 1
+            && !(overheads.MeshConcurrentFlops > 0 && node.Flops / mesh.Devices >= overheads.MeshConcurrentFlops)
+            && !(overheads.MeshConcurrentBytes > 0 && output >= overheads.MeshConcurrentBytes);
+        return sequential ? seconds * mesh.Devices : seconds;
     }
 }

@@ -84,7 +84,7 @@ public static class StrategyEnumerator
         }
         var bytes = output.ShardBytes(node.OutputBytes, mesh);
         for (var i = 0; i < inputs.Length; i++) bytes += inputs[i].ShardBytes(node.Inputs[i].OutputBytes, mesh);
-        var compute = ComputeModel.Seconds(node, mesh, split, bytes);
+        var compute = ComputeModel.Seconds(node, mesh, split, bytes, output.ShardBytes(node.OutputBytes, mesh));
         var colls = new List<Collective>();
         if (space.Extra is not null)
             foreach (var (kind, axes, b) in space.Extra(mask, mesh)) colls.Add(Collectives.Make(mesh, kind, axes, b));

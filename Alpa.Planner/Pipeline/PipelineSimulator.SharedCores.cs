@@ -13,8 +13,9 @@ public static partial class PipelineSimulator
         /// replay advances one clock for all workers, event by event. A worker's RUN, UPDATE, collective
         /// and instruction costs are work at one device's rate; while more devices are busy than there are
         /// cores, every busy device progresses at cores / busy of that rate (processor sharing). A stage
-        /// mesh of d devices keeps d devices busy. With no more busy devices than cores this is the
-        /// greedy replay's timeline.
+        /// mesh of d devices keeps d devices busy, or one core when the runtime runs a stage's devices on its
+        /// one thread (<see cref="Inter.InterOpCluster.StageThreads"/>). With no more busy devices than cores
+        /// this is the greedy replay's timeline.
         /// </summary>
         private void RunSharingCores()
         {
@@ -27,7 +28,7 @@ public static partial class PipelineSimulator
                 if (done) break;
                 var busyDevices = 0;
                 for (var w = 0; w < n; w++)
-                    if (_work[w] > 0) busyDevices += _plan.Stages[w].DeviceCount;
+                    if (_work[w] > 0) busyDevices += _plan.Cluster.StageThreads ? 1 : _plan.Stages[w].DeviceCount;
                 var arrival = NextArrival();
                 if (busyDevices == 0)
                 {

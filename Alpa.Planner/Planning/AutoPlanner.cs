@@ -252,6 +252,7 @@ public static class AutoPlanner
         InstructionSeconds = cluster.Overheads.InstructionSeconds,
         RunSeconds = cluster.Overheads.RunSeconds,
         SharedCores = cluster.Overheads.SharedCores,
+        StageThreads = cluster.Overheads.SharedCores > 0 && cluster.Overheads.SequentialSmallNodes,
         Hash = Hash(cluster),
     };
 

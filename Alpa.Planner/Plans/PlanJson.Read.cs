@@ -77,6 +77,7 @@ public static partial class PlanJson
             InstructionSeconds = o.TryGetProperty("instruction_seconds", out var i) ? Num(i, "cluster.instruction_seconds") : 0,
             RunSeconds = o.TryGetProperty("run_seconds", out var r) ? Num(r, "cluster.run_seconds") : 0,
             SharedCores = o.TryGetProperty("shared_cores", out var sc) ? Positive(sc, "cluster.shared_cores") : 0,
+            StageThreads = o.TryGetProperty("stage_threads", out var st) && Bool(st, "cluster.stage_threads"),
             Hash = hash,
         };
     }

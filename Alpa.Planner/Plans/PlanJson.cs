@@ -65,6 +65,7 @@ public static partial class PlanJson
         if (c.InstructionSeconds > 0) w.WriteNumber("instruction_seconds", c.InstructionSeconds);
         if (c.RunSeconds > 0) w.WriteNumber("run_seconds", c.RunSeconds);
         if (c.SharedCores > 0) w.WriteNumber("shared_cores", c.SharedCores);
+        if (c.StageThreads) w.WriteBoolean("stage_threads", true);
         w.WriteEndObject();
     }
 

@@ -20,7 +20,11 @@ public static class PipelineBench
     /// <param name="Busy">That stage's time in those instructions per step: measured (median) and simulated seconds.</param>
     /// <param name="GcPauseSeconds">Mean time the process stood still in garbage collections per measured step.</param>
     public sealed record Row(string Name, double MeasuredSeconds, double PredictedSeconds, double DriverWaitSeconds,
-                             int BusiestStage, (double Measured, double Predicted) Busy, double GcPauseSeconds);
+                             int BusiestStage, (double Measured, double Predicted) Busy, double GcPauseSeconds)
+    {
+        /// <summary>Devices of the plan (all stages).</summary>
+        public int Devices { get; init; }
+    }
 
     private const int Warmup = 30, Steps = 9;
 
@@ -42,7 +46,9 @@ public static class PipelineBench
         {
             Measure("gpt-tiny: 2 stages × (1,1), B = 8, 1F1B", "gpt-tiny", Local, [(1, 1, 1, 1), (1, 1, 1, 1)], 8, PipelineSchedule.OneFOneB, log),
             Measure("gpt-tiny: 2 stages × (1,1), B = 8, GPipe", "gpt-tiny", Local, [(1, 1, 1, 1), (1, 1, 1, 1)], 8, PipelineSchedule.GPipe, log),
+            Measure("gpt-tiny: 1 stage × (1,2), B = 2", "gpt-tiny", Local, [(1, 2, 1, 2)], 2, PipelineSchedule.OneFOneB, log),
             Measure("gpt-tiny: 2 stages × (1,2), B = 4, 1F1B", "gpt-tiny", Local, [(1, 2, 1, 2), (1, 2, 1, 2)], 4, PipelineSchedule.OneFOneB, log),
+            Measure("mlp: 2 stages × (1,1), B = 8, 1F1B", "mlp", Local, [(1, 1, 1, 1), (1, 1, 1, 1)], 8, PipelineSchedule.OneFOneB, log),
             Measure("mlp: 4 stages × (1,1), B = 8, 1F1B", "mlp", Local, [(1, 1, 1, 1), (1, 1, 1, 1), (1, 1, 1, 1), (1, 1, 1, 1)], 8, PipelineSchedule.OneFOneB, log),
             Measure("mlp: 2 stages × (1,2), B = 4, GPipe", "mlp", Local, [(1, 2, 1, 2), (1, 2, 1, 2)], 4, PipelineSchedule.GPipe, log),
             Measure("moe-tiny: 2 stages × (1,1), B = 4, 1F1B", "moe-tiny", Local, [(1, 1, 1, 1), (1, 1, 1, 1)], 4, PipelineSchedule.OneFOneB, log),
@@ -60,11 +66,12 @@ public static class PipelineBench
             .AppendLine($"- cluster spec: measured local:1xD for each plan's D by `alpa profile`'s probe, the same spec for every plan of that D; {string.Join("; ", cache.OrderBy(c => c.Key).Select(c => $"local:1x{c.Key}: {Describe(c.Value)}"))}")
             .AppendLine($"- each row: median of {Steps} steps after warm-up (≥ {Warmup} steps, until the median of 10 steps moves < 5%); predicted = the simulator on the executed lists")
             .AppendLine($"- garbage collector: {GcSettings()}")
+            .AppendLine($"- devices vs cores: this machine has {Environment.ProcessorCount} cores; a plan with more devices than cores (marked *) runs its stages' threads in the scheduler's time slices, which the simulator's even sharing of the cores does not model")
             .AppendLine()
             .AppendLine("| plan | measured step | predicted step | measured / predicted | busiest stage: busy time measured / simulated | driver wait / step | GC pause / step |")
             .AppendLine("|---|---|---|---|---|---|---|");
         foreach (var r in rows)
-            md.AppendLine($"| {r.Name} | {r.MeasuredSeconds * 1e3:F1} ms | {r.PredictedSeconds * 1e3:F1} ms | {r.MeasuredSeconds / r.PredictedSeconds:F2} | stage {r.BusiestStage}: {Ratio(r.Busy)} | {100 * r.DriverWaitSeconds / r.MeasuredSeconds:F2} % | {r.GcPauseSeconds * 1e3:F2} ms |");
+            md.AppendLine($"| {r.Name}{(r.Devices > Environment.ProcessorCount ? " *" : "")} | {r.MeasuredSeconds * 1e3:F1} ms | {r.PredictedSeconds * 1e3:F1} ms | {r.MeasuredSeconds / r.PredictedSeconds:F2} | stage {r.BusiestStage}: {Ratio(r.Busy)} | {100 * r.DriverWaitSeconds / r.MeasuredSeconds:F2} % | {r.GcPauseSeconds * 1e3:F2} ms |");
         DataParallelBench.Append(md, parallel);
         AppendPath(md, path);
         return md.ToString();
@@ -113,7 +120,10 @@ public static class PipelineBench
         var simulated = PipelineSimulator.Simulate(run.Runner.Plan);
         var measuredBusy = meshes.Select((_, s) => Median([.. busy.Select(b => b[s])])).ToArray();
         var stage = Array.IndexOf(measuredBusy, measuredBusy.Max());
-        return new Row(name, Median(times), simulated.StepSeconds, Median(waits), stage, (measuredBusy[stage], simulated.Stages[stage].BusySeconds), paused);
+        return new Row(name, Median(times), simulated.StepSeconds, Median(waits), stage, (measuredBusy[stage], simulated.Stages[stage].BusySeconds), paused)
+        {
+            Devices = meshes.Sum(m => m.H * m.D),
+        };
     }
 
     /// <summary>

@@ -125,4 +125,38 @@ public sealed class SharedCoresTests
         // Busy time is wall time in RUN, UPDATE and collectives: slowed down, never shorter.
         for (var s = 0; s < 2; s++) Assert.True(one.Stages[s].BusySeconds >= alone.Stages[s].BusySeconds * (1 - 1e-9));
     }
+
+    [Fact]
+    public void SmallNodesOfALocalMesh_RunDeviceAfterDevice_AndAStageTakesOneCore()
+    {
+        var b = new GraphBuilder();
+        var small = b.Gelu(b.Input("x", new Shape(8, 8)), "small");
+        var big = b.MatMul(b.Input("a", new Shape(256, 256)), b.Parameter("w", new Shape(256, 256)), name: "big");
+        var graph = b.Build([small, big]);
+        var threads = new RuntimeOverheads { OpSeconds = 1e-6, SharedCores = 2, MeshConcurrentFlops = 2e5, MeshConcurrentBytes = 64 << 10 };
+        var always = threads with { MeshConcurrentFlops = 0, MeshConcurrentBytes = 0 };
+        double Seconds(RuntimeOverheads o, string name, int devices) =>
+            ComputeModel.Seconds(graph[name], LogicalMesh.Create(Local(o).WithShape(1, devices), 1, devices), devices, 0);
+        // A small node on two devices: both devices' work, one after the other; a big one: at once; one device: no change.
+        Assert.Equal(2 * Seconds(always, "small", 2), Seconds(threads, "small", 2), 1e-15);
+        Assert.Equal(Seconds(always, "big", 2), Seconds(threads, "big", 2), 1e-15);
+        Assert.Equal(Seconds(always, "small", 1), Seconds(threads, "small", 1), 1e-15);
+
+        var spec = Local(threads);
+        var back = ClusterJson.Parse(ClusterJson.Write(spec)).Overheads;
+        Assert.Equal((2e5, 65536.0), (back.MeshConcurrentFlops, back.MeshConcurrentBytes));
+        Assert.True(AutoPlanner.ToInterOp(spec).StageThreads);
+        Assert.False(AutoPlanner.ToInterOp(Local(always)).StageThreads);
+
+        // Two stages of two devices on two cores: with a thread per stage nothing is shared; counted per device, each runs at half speed.
+        var plan = PipelineTests.SyntheticPlan(2, 4, PipelineSchedule.OneFOneB, new Random(11));
+        plan = plan with { Stages = [.. plan.Stages.Select(st => st with { Submesh = new Alpa.Planner.Inter.SubmeshShape(1, 2) })] };
+        var alone = PipelineSimulator.Simulate(plan);
+        var perThread = plan with { Cluster = plan.Cluster with { SharedCores = 2, StageThreads = true } };
+        var perDevice = plan with { Cluster = plan.Cluster with { SharedCores = 2 } };
+        Assert.Equal(alone.StepSeconds, PipelineSimulator.Simulate(perThread).StepSeconds, alone.StepSeconds * 1e-9);
+        Assert.True(PipelineSimulator.Simulate(perDevice).StepSeconds > alone.StepSeconds * 1.01);
+        Assert.True(PlanJson.Read(PlanJson.Write(perThread)).Cluster.StageThreads);
+        Assert.DoesNotContain("stage_threads", PlanJson.Write(perDevice), StringComparison.Ordinal);
+    }
 }

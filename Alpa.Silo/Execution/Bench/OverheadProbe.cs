@@ -91,6 +91,7 @@ public static class OverheadProbe
             Overheads = new RuntimeOverheads
             {
                 OpSeconds = op, MatmulSeconds = alpha, SharedCores = cores, VectorFlops = vector, OpFlops = kindFlops, OpBytesPerSecond = kindBytes,
+                MeshConcurrentFlops = SpmdExecutor.ConcurrentFlops, MeshConcurrentBytes = SpmdExecutor.ConcurrentBytes,
             },
             GemmFlops = rate,
             StreamBytesPerSecond = stream,

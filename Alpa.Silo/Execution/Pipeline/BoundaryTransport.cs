@@ -37,9 +37,10 @@ public sealed class InProcessBoundaryTransport : IBoundaryTransport
         var slot = SlotOf(message.Buffer);
         if (Interlocked.Exchange(ref slot.Sent, 1) == 1)
             throw new ExecutionException($"{message.Buffer} was sent twice in one step");
-        // Completed from the pool's global queue, not here: completing here queues the receiver's
-        // continuation on this (sending) thread's local queue, where it waits until this worker
-        // yields — after its next RUNs — while another core idles (seen as ~300 µs hand-offs).
+        // Completed from the pool's global queue, not here: completing here would run (or queue) the
+        // receiver's continuation on this sending thread, where it waits until this worker yields —
+        // after its next RUNs — while another core idles (seen as ~300 µs hand-offs). The pool thread
+        // that completes it runs the receiver's continuation itself (one hand-off, not two).
         ThreadPool.UnsafeQueueUserWorkItem(static state => state.Slot.Completion.TrySetResult(state.Message), (Slot: slot, Message: message), preferLocal: false);
         return ValueTask.CompletedTask;
     }
@@ -55,7 +56,8 @@ public sealed class InProcessBoundaryTransport : IBoundaryTransport
 
     private sealed class Slot
     {
-        public readonly TaskCompletionSource<BoundaryMessage> Completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        // Continuations run on the pool thread that completes it (SendAsync queues the completion to the pool).
+        public readonly TaskCompletionSource<BoundaryMessage> Completion = new();
         public int Sent;
     }
 }
