@@ -24,9 +24,11 @@ public static class PipelineBench
     {
         /// <summary>Devices of the plan (all stages).</summary>
         public int Devices { get; init; }
+        /// <summary>Measured / predicted of every round, in round order.</summary>
+        public IReadOnlyList<double> RoundRatios { get; init; } = [];
     }
 
-    private const int Warmup = 30, Steps = 9;
+    private const int Warmup = 30, Steps = 9, Rounds = 3;
 
     /// <param name="measure">Measures local:1xD (the devices share the cores, so rates depend on D).</param>
     public static string Run(Func<int, ClusterSpec> measure, TextWriter log, string command)
@@ -41,18 +43,27 @@ public static class PipelineBench
             share.Add(LocalCores.Share(devices));
             return cache.TryGetValue(devices, out var c) ? c : cache[devices] = measure(devices);
         }
-        var local4 = Local(4);
-        var rows = new List<Row>
+        // The machine's speed drifts (other virtual machines share the host): each round profiles the devices again and
+        // measures every plan against that round's own spec; the table shows each plan's median round by ratio.
+        var rounds = new List<List<Row>>();
+        for (var round = 0; round < Rounds; round++)
         {
-            Measure("gpt-tiny: 2 stages × (1,1), B = 8, 1F1B", "gpt-tiny", Local, [(1, 1, 1, 1), (1, 1, 1, 1)], 8, PipelineSchedule.OneFOneB, log),
-            Measure("gpt-tiny: 2 stages × (1,1), B = 8, GPipe", "gpt-tiny", Local, [(1, 1, 1, 1), (1, 1, 1, 1)], 8, PipelineSchedule.GPipe, log),
-            Measure("gpt-tiny: 1 stage × (1,2), B = 2", "gpt-tiny", Local, [(1, 2, 1, 2)], 2, PipelineSchedule.OneFOneB, log),
-            Measure("gpt-tiny: 2 stages × (1,2), B = 4, 1F1B", "gpt-tiny", Local, [(1, 2, 1, 2), (1, 2, 1, 2)], 4, PipelineSchedule.OneFOneB, log),
-            Measure("mlp: 2 stages × (1,1), B = 8, 1F1B", "mlp", Local, [(1, 1, 1, 1), (1, 1, 1, 1)], 8, PipelineSchedule.OneFOneB, log),
-            Measure("mlp: 4 stages × (1,1), B = 8, 1F1B", "mlp", Local, [(1, 1, 1, 1), (1, 1, 1, 1), (1, 1, 1, 1), (1, 1, 1, 1)], 8, PipelineSchedule.OneFOneB, log),
-            Measure("mlp: 2 stages × (1,2), B = 4, GPipe", "mlp", Local, [(1, 2, 1, 2), (1, 2, 1, 2)], 4, PipelineSchedule.GPipe, log),
-            Measure("moe-tiny: 2 stages × (1,1), B = 4, 1F1B", "moe-tiny", Local, [(1, 1, 1, 1), (1, 1, 1, 1)], 4, PipelineSchedule.OneFOneB, log),
-        };
+            cache.Clear();
+            log.WriteLine($"pipeline bench: round {round + 1} of {Rounds}");
+            rounds.Add(
+            [
+                Measure("gpt-tiny: 2 stages × (1,1), B = 8, 1F1B", "gpt-tiny", Local, [(1, 1, 1, 1), (1, 1, 1, 1)], 8, PipelineSchedule.OneFOneB, log),
+                Measure("gpt-tiny: 2 stages × (1,1), B = 8, GPipe", "gpt-tiny", Local, [(1, 1, 1, 1), (1, 1, 1, 1)], 8, PipelineSchedule.GPipe, log),
+                Measure("gpt-tiny: 1 stage × (1,2), B = 2", "gpt-tiny", Local, [(1, 2, 1, 2)], 2, PipelineSchedule.OneFOneB, log),
+                Measure("gpt-tiny: 2 stages × (1,2), B = 4, 1F1B", "gpt-tiny", Local, [(1, 2, 1, 2), (1, 2, 1, 2)], 4, PipelineSchedule.OneFOneB, log),
+                Measure("mlp: 2 stages × (1,1), B = 8, 1F1B", "mlp", Local, [(1, 1, 1, 1), (1, 1, 1, 1)], 8, PipelineSchedule.OneFOneB, log),
+                Measure("mlp: 4 stages × (1,1), B = 8, 1F1B", "mlp", Local, [(1, 1, 1, 1), (1, 1, 1, 1), (1, 1, 1, 1), (1, 1, 1, 1)], 8, PipelineSchedule.OneFOneB, log),
+                Measure("mlp: 2 stages × (1,2), B = 4, GPipe", "mlp", Local, [(1, 2, 1, 2), (1, 2, 1, 2)], 4, PipelineSchedule.GPipe, log),
+                Measure("moe-tiny: 2 stages × (1,1), B = 4, 1F1B", "moe-tiny", Local, [(1, 1, 1, 1), (1, 1, 1, 1)], 4, PipelineSchedule.OneFOneB, log),
+            ]);
+        }
+        var rows = Enumerable.Range(0, rounds[0].Count).Select(i => MedianRound([.. rounds.Select(r => r[i])])).ToList();
+        var local4 = Local(4);
         var parallel = DataParallelBench.Run(Local(2), log);
         var path = StagePathBench.Run(local4, 4, log);
         foreach (var scope in Enumerable.Reverse(share)) scope.Dispose();
@@ -63,15 +74,16 @@ public static class PipelineBench
             .AppendLine($"- command: `{command}`")
             .AppendLine($"- machine: {BenchMachine.Describe()}; load average before: {before}, after: {after} (the cores are shared)")
             .AppendLine($"- date: {BenchMachine.Date()}; scheduling: {Scheduling()}")
-            .AppendLine($"- cluster spec: measured local:1xD for each plan's D by `alpa profile`'s probe, the same spec for every plan of that D; {string.Join("; ", cache.OrderBy(c => c.Key).Select(c => $"local:1x{c.Key}: {Describe(c.Value)}"))}")
-            .AppendLine($"- each row: median of {Steps} steps after warm-up (≥ {Warmup} steps, until the median of 10 steps moves < 5%); predicted = the simulator on the executed lists")
+            .AppendLine($"- cluster spec: measured local:1xD for each plan's D by `alpa profile`'s probe, the same spec for every plan of that D in a round; the last round's: {string.Join("; ", cache.OrderBy(c => c.Key).Select(c => $"local:1x{c.Key}: {Describe(c.Value)}"))}")
+            .AppendLine($"- {Rounds} rounds, each profiling local:1x2 and local:1x4 again and then running every plan (the machine's speed drifts between minutes); a row is the plan's median round by ratio, the last column every round's ratio")
+            .AppendLine($"- a plan in a round: median of {Steps} steps after warm-up (≥ {Warmup} steps, until the median of 10 steps moves < 5%); predicted = the simulator on the executed lists")
             .AppendLine($"- garbage collector: {GcSettings()}")
             .AppendLine($"- devices vs cores: this machine has {Environment.ProcessorCount} cores; a plan with more devices than cores (marked *) runs its stages' threads in the scheduler's time slices, which the simulator's even sharing of the cores does not model")
             .AppendLine()
-            .AppendLine("| plan | measured step | predicted step | measured / predicted | busiest stage: busy time measured / simulated | driver wait / step | GC pause / step |")
-            .AppendLine("|---|---|---|---|---|---|---|");
+            .AppendLine("| plan | measured step | predicted step | measured / predicted | busiest stage: busy time measured / simulated | driver wait / step | GC pause / step | ratio in each round |")
+            .AppendLine("|---|---|---|---|---|---|---|---|");
         foreach (var r in rows)
-            md.AppendLine($"| {r.Name}{(r.Devices > Environment.ProcessorCount ? " *" : "")} | {r.MeasuredSeconds * 1e3:F1} ms | {r.PredictedSeconds * 1e3:F1} ms | {r.MeasuredSeconds / r.PredictedSeconds:F2} | stage {r.BusiestStage}: {Ratio(r.Busy)} | {100 * r.DriverWaitSeconds / r.MeasuredSeconds:F2} % | {r.GcPauseSeconds * 1e3:F2} ms |");
+            md.AppendLine($"| {r.Name}{(r.Devices > Environment.ProcessorCount ? " *" : "")} | {r.MeasuredSeconds * 1e3:F1} ms | {r.PredictedSeconds * 1e3:F1} ms | {r.MeasuredSeconds / r.PredictedSeconds:F2} | stage {r.BusiestStage}: {Ratio(r.Busy)} | {100 * r.DriverWaitSeconds / r.MeasuredSeconds:F2} % | {r.GcPauseSeconds * 1e3:F2} ms | {string.Join(", ", r.RoundRatios.Select(x => x.ToString("F2", System.Globalization.CultureInfo.InvariantCulture)))} |");
         DataParallelBench.Append(md, parallel);
         AppendPath(md, path);
         return md.ToString();
@@ -192,4 +204,11 @@ public static class PipelineBench
         rates.TryGetValue(kind, out var r) ? $"{r / 1e9:F1}" : "-";
 
     private static double Median(List<double> xs) => xs.Order().ElementAt(xs.Count / 2);
+
+    /// <summary>The round whose measured / predicted ratio is the median, with every round's ratio.</summary>
+    private static Row MedianRound(List<Row> rounds) =>
+        rounds.OrderBy(r => r.MeasuredSeconds / r.PredictedSeconds).ElementAt(rounds.Count / 2) with
+        {
+            RoundRatios = [.. rounds.Select(r => r.MeasuredSeconds / r.PredictedSeconds)],
+        };
 }

@@ -131,9 +131,9 @@ public sealed class SharedCoresTests
     {
         var b = new GraphBuilder();
         var small = b.Gelu(b.Input("x", new Shape(8, 8)), "small");
-        var big = b.MatMul(b.Input("a", new Shape(256, 256)), b.Parameter("w", new Shape(256, 256)), name: "big");
+        var big = b.MatMul(b.Input("a", new Shape(512, 512)), b.Parameter("w", new Shape(512, 512)), name: "big");
         var graph = b.Build([small, big]);
-        var threads = new RuntimeOverheads { OpSeconds = 1e-6, SharedCores = 2, MeshConcurrentFlops = 2e5, MeshConcurrentBytes = 64 << 10 };
+        var threads = new RuntimeOverheads { OpSeconds = 1e-6, SharedCores = 2, MeshConcurrentFlops = 4e6, MeshConcurrentBytes = 1 << 20 };
         var always = threads with { MeshConcurrentFlops = 0, MeshConcurrentBytes = 0 };
         double Seconds(RuntimeOverheads o, string name, int devices) =>
             ComputeModel.Seconds(graph[name], LogicalMesh.Create(Local(o).WithShape(1, devices), 1, devices), devices, 0);
@@ -144,7 +144,7 @@ public sealed class SharedCoresTests
 
         var spec = Local(threads);
         var back = ClusterJson.Parse(ClusterJson.Write(spec)).Overheads;
-        Assert.Equal((2e5, 65536.0), (back.MeshConcurrentFlops, back.MeshConcurrentBytes));
+        Assert.Equal((4e6, 1048576.0), (back.MeshConcurrentFlops, back.MeshConcurrentBytes));
         Assert.True(AutoPlanner.ToInterOp(spec).StageThreads);
         Assert.False(AutoPlanner.ToInterOp(Local(always)).StageThreads);
 

@@ -9,7 +9,7 @@ namespace Alpa.Tests.Spmd;
 public sealed class SpmdConcurrencyTests
 {
     [Theory]
-    [InlineData("mlp", 1, 4)]
+    [InlineData("gpt-tiny", 1, 4)]
     [InlineData("gpt-tiny", 2, 2)]
     public void ConcurrentDevicesRerunBitIdentically(string model, int n0, int n1)
     {

@@ -278,8 +278,12 @@ public sealed partial class SpmdExecutor : IDisposable
         return y;
     }
 
-    /// <summary>Per-device work above which the devices of a mesh run a kernel concurrently (a task hand-off costs a few µs).</summary>
-    public const double ConcurrentFlops = 2e5, ConcurrentBytes = 64 << 10;
+    /// <summary>
+    /// Per-device work from which the devices of a mesh run a kernel concurrently: 4 MFLOP (~50 µs of GEMM) or 1 MiB of
+    /// output. Waking a pool thread for the other devices costs 50–200 µs on a loaded 2-core VM, so below this the calling
+    /// thread ran both devices' kernels anyway (gpt-tiny on a (1, 2) mesh measured twice the concurrent prediction at 0.2 MFLOP).
+    /// </summary>
+    public const double ConcurrentFlops = 4e6, ConcurrentBytes = 1 << 20;
 
     private bool Concurrent(NodeProgram p, Tensor output) =>
         p.Node.Flops / _devices.Length >= ConcurrentFlops || output.Bytes >= ConcurrentBytes;
