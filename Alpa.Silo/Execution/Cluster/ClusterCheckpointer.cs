@@ -51,7 +51,7 @@ public sealed class ClusterCheckpointer(ClusterCheckpointOptions options, Action
         {
             await pending.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception) when (!pending.IsCompletedSuccessfully)
+        catch (Exception) when (pending.IsFaulted || pending.IsCanceled)
         {
             _uncommitted = _pendingStep;
             throw;
