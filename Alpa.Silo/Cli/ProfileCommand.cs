@@ -100,6 +100,14 @@ internal sealed class ProfileCommand : ICommand
         var r = spec.Overheads;
         o.WriteLine($"runtime      per op {r.OpSeconds * 1e6:F1} µs, per GEMM call +{r.MatmulSeconds * 1e6:F1} µs, per instruction {r.InstructionSeconds * 1e6:F1} µs, per RUN +{r.RunSeconds * 1e6:F1} µs, per transfer +{r.TransferSeconds * 1e6:F1} µs, " +
                     $"vector ops {r.VectorFlops / 1e9:F1} GFLOP/s, devices share {r.SharedCores} core(s)");
+        if (r.OpFlops.Count > 0)
+        {
+            // The slowest kinds first: where a tiny model's step goes beyond its GEMMs.
+            var kinds = r.OpFlops.OrderBy(kv => kv.Value).Select(kv => $"{kv.Key} {kv.Value / 1e9:F1}");
+            o.WriteLine($"op kinds     GFLOP/s in training graphs ({r.OpFlops.Count}, slowest first): {string.Join(", ", kinds)}");
+        }
+        if (r.SequentialSmallNodes)
+            o.WriteLine($"local mesh   a node runs on the mesh's devices at once from {r.MeshConcurrentFlops / 1e6:F0} MFLOP or {Units.Bytes((long)r.MeshConcurrentBytes)} per device; smaller ones device after device");
         o.WriteLine($"all-reduce   over {devices} devices: α = {alpha * 1e6:F1} µs, 1/β = {Units.Bytes((long)(1 / beta))}/s (ring-equivalent bytes)");
         foreach (var (bytes, seconds) in curve) o.WriteLine($"  {Units.Bytes(bytes),10} {seconds * 1e6,10:F1} µs");
     }
