@@ -38,9 +38,10 @@ public sealed record PipelineDriverOptions
 /// loss. A worker that fails cancels the step on every other worker (their RECVs stop waiting) and
 /// fails the job with its name; a step past the timeout fails the same way.
 /// </summary>
-public sealed class PipelineDriver(IReadOnlyList<IMeshWorker> workers, IReadOnlyList<WorkerProgram> programs, PipelineDriverOptions? options = null)
+public sealed class PipelineDriver(IReadOnlyList<IMeshWorker> workers, IReadOnlyList<WorkerProgram> programs, PipelineDriverOptions? options = null) : IDisposable
 {
     private readonly PipelineDriverOptions _options = options ?? new PipelineDriverOptions();
+    private readonly StepStarter _starter = new(workers.Count, $"job {options?.JobId ?? "local"}");
     private bool _loaded;
 
     public async Task LoadAsync(CancellationToken cancellationToken = default)
@@ -59,7 +60,7 @@ public sealed class PipelineDriver(IReadOnlyList<IMeshWorker> workers, IReadOnly
         cts.CancelAfter(_options.StepTimeout);
         var start = Stopwatch.GetTimestamp();
         var message = new WorkerStep(_options.JobId, step, microbatches, learningRate, start);
-        var tasks = workers.Select((w, i) => Task.Run(() => Guard(i, w.RunStepAsync(message, cts.Token), cts), cts.Token)).ToArray();
+        var tasks = _starter.StartAll(i => Guard(i, workers[i].RunStepAsync(message, cts.Token), cts)).Select(t => t.Unwrap()).ToArray();
         try
         {
             await Task.WhenAll(tasks).ConfigureAwait(false);
@@ -68,6 +69,7 @@ public sealed class PipelineDriver(IReadOnlyList<IMeshWorker> workers, IReadOnly
         {
             throw Failure(tasks, step, timedOut: !tasks.Any(t => t.IsFaulted && t.Exception?.InnerException is not OperationCanceledException));
         }
+        _starter.Prime(); // the next step's start waits for awake threads, not sleeping ones
         var replies = tasks.Select(t => t.Result).ToArray();
         var loss = replies.LastOrDefault(r => r.Loss is not null)?.Loss ?? throw new ExecutionException("no stage reported a loss");
         return new PipelineStepResult(loss, Stopwatch.GetElapsedTime(start).TotalSeconds, replies);
@@ -107,4 +109,7 @@ public sealed class PipelineDriver(IReadOnlyList<IMeshWorker> workers, IReadOnly
         foreach (var w in workers) await w.ReleaseJobAsync(_options.JobId, cancellationToken).ConfigureAwait(false);
         _loaded = false;
     }
+
+    /// <summary>Stops the threads that start the workers' steps.</summary>
+    public void Dispose() => _starter.Dispose();
 }

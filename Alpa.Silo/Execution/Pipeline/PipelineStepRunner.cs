@@ -82,6 +82,7 @@ public sealed partial class PipelineStepRunner : IStepRunner
 
     public void Dispose()
     {
+        _driver.Dispose();
         foreach (var w in _workers) w.Dispose();
         _eval.Dispose();
         _evalDevice.Dispose();

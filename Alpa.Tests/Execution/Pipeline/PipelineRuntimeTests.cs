@@ -44,7 +44,7 @@ public sealed class PipelineRuntimeTests
         var cluster = PipelineFixture.Cluster(1, 2);
         var plan = PipelineFixture.Plan("mlp", cluster, [(1, 1, 1, 1), (1, 1, 1, 1)], 2, PipelineSchedule.OneFOneB);
         using var runner = Runner("mlp", plan, cluster);
-        var driver = new PipelineDriver([runner.Workers[0], new FailingWorker()], InstructionEmitter.Emit(runner.Plan),
+        using var driver = new PipelineDriver([runner.Workers[0], new FailingWorker()], InstructionEmitter.Emit(runner.Plan),
                                         new PipelineDriverOptions { StepTimeout = TimeSpan.FromSeconds(60) });
         var data = new SyntheticData(ModelZoo.Get("mlp").Build(), 0);
         var e = Assert.Throws<PipelineWorkerException>(() =>
@@ -60,7 +60,7 @@ public sealed class PipelineRuntimeTests
         var plan = PipelineFixture.Plan("mlp", cluster, [(1, 1, 1, 1), (1, 1, 1, 1)], 2, PipelineSchedule.OneFOneB);
         using var runner = Runner("mlp", plan, cluster);
         // Worker 1 never starts: worker 0 waits on its RECV until the step times out.
-        var driver = new PipelineDriver([runner.Workers[0], new FailingWorker(hang: true)], InstructionEmitter.Emit(runner.Plan),
+        using var driver = new PipelineDriver([runner.Workers[0], new FailingWorker(hang: true)], InstructionEmitter.Emit(runner.Plan),
                                         new PipelineDriverOptions { StepTimeout = TimeSpan.FromSeconds(2) });
         var data = new SyntheticData(ModelZoo.Get("mlp").Build(), 0);
         var e = Assert.Throws<PipelineWorkerException>(() =>
