@@ -10,10 +10,16 @@ public sealed class PipelineTrainingTests(ITestOutputHelper output)
 
     [Theory]
     [InlineData("mlp", 2, PipelineSchedule.OneFOneB)]
+    [InlineData("mlp", 2, PipelineSchedule.GPipe)]
+    [InlineData("mlp", 4, PipelineSchedule.OneFOneB)]
     [InlineData("mlp", 4, PipelineSchedule.GPipe)]
+    [InlineData("gpt-tiny", 2, PipelineSchedule.OneFOneB)]
     [InlineData("gpt-tiny", 2, PipelineSchedule.GPipe)]
     [InlineData("gpt-tiny", 4, PipelineSchedule.OneFOneB)]
+    [InlineData("gpt-tiny", 4, PipelineSchedule.GPipe)]
     [InlineData("moe-tiny", 2, PipelineSchedule.OneFOneB)]
+    [InlineData("moe-tiny", 2, PipelineSchedule.GPipe)]
+    [InlineData("moe-tiny", 4, PipelineSchedule.OneFOneB)]
     [InlineData("moe-tiny", 4, PipelineSchedule.GPipe)]
     public void PipelineOfSingleDevicesTrainsLikeOneDevice(string model, int stages, PipelineSchedule schedule)
     {
@@ -28,6 +34,8 @@ public sealed class PipelineTrainingTests(ITestOutputHelper output)
     /// </summary>
     [Theory]
     [InlineData(2, PipelineSchedule.OneFOneB)]
+    [InlineData(2, PipelineSchedule.GPipe)]
+    [InlineData(4, PipelineSchedule.OneFOneB)]
     [InlineData(4, PipelineSchedule.GPipe)]
     public void WideResNetPipelineTrainsLikeOneDevice(int stages, PipelineSchedule schedule)
     {
