@@ -93,6 +93,8 @@ public sealed record RuntimeOverheads
     /// fractions of one vector rate). A kind absent here uses <see cref="VectorFlops"/> (or the GEMM rate for the matmul class).
     /// </summary>
     public IReadOnlyDictionary<Graph.OpKind, double> OpFlops { get; init; } = NoRates;
+    /// <summary>Measured bytes (read + written) per second of op kinds that move data without arithmetic (transpose, slice, concat); absent kinds use the device's memory bandwidth.</summary>
+    public IReadOnlyDictionary<Graph.OpKind, double> OpBytesPerSecond { get; init; } = NoRates;
     /// <summary>
     /// Local CPU meshes: the runtime runs a node on the devices of a mesh at once (a thread each) only when its work per
     /// device reaches <see cref="MeshConcurrentFlops"/> FLOPs or its output per device <see cref="MeshConcurrentBytes"/>
@@ -104,8 +106,6 @@ public sealed record RuntimeOverheads
     public double MeshConcurrentBytes { get; init; }
     /// <summary>True when small nodes run device after device (<see cref="MeshConcurrentFlops"/> or <see cref="MeshConcurrentBytes"/> set).</summary>
     public bool SequentialSmallNodes => MeshConcurrentFlops > 0 || MeshConcurrentBytes > 0;
-    /// <summary>Measured bytes (read + written) per second of op kinds that move data without arithmetic (transpose, slice, concat); absent kinds use the device's memory bandwidth.</summary>
-    public IReadOnlyDictionary<Graph.OpKind, double> OpBytesPerSecond { get; init; } = NoRates;
 
     /// <summary>True when every cost is zero.</summary>
     public bool IsNone => this with { OpFlops = NoRates, OpBytesPerSecond = NoRates } == None && OpFlops.Count == 0 && OpBytesPerSecond.Count == 0;

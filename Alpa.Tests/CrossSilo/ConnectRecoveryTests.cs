@@ -1,4 +1,3 @@
-using Alpa.Client;
 using Alpa.Client.Transport;
 using System.Text.Json;
 using Alpa.Tests.Silo;
@@ -26,15 +25,8 @@ public sealed class ConnectRecoveryTests(ITestOutputHelper output)
         };
         foreach (var a in addresses) await cluster.StartAsync(a, 1, tls);
         // The job plans on the silos its gateway lists as active: wait until that view holds both (it refreshes each probe period).
-        using (var client = await AlpaClient.ConnectAsync(addresses[0], new TransportOptions { Secret = cluster.Secret, UseTls = true, TrustedCertificatePath = crt }))
-        {
-            var clock = System.Diagnostics.Stopwatch.StartNew();
-            while ((await client.GetClusterAsync()).Silos.Count(s => s.Status == "active") < 2)
-            {
-                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"the second silo never became active:\n{cluster.Logs()}");
-                await Task.Delay(200);
-            }
-        }
+        await cluster.WaitForAsync(addresses[0], l => l.Silos.Count(s => s.Status == "active") == 2, TimeSpan.FromSeconds(30),
+            new TransportOptions { Secret = cluster.Secret, UseTls = true, TrustedCertificatePath = crt });
         var directory = Path.Combine(cluster.Directory, "checkpoints");
 
         var run = await TestCluster.RunAlpaAsync(null, "train", "--connect", addresses[0], "--secret-file", cluster.SecretFile!, "--tls-ca", crt,

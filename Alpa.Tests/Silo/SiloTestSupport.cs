@@ -93,9 +93,10 @@ public sealed class TestCluster : IAsyncDisposable
     public Task<AlpaClient> ConnectAsync(string address) => AlpaClient.ConnectAsync(address, Secret);
 
     /// <summary>Polls <paramref name="condition"/> on the listing seen through <paramref name="address"/> until it holds.</summary>
-    public async Task<ClusterListing> WaitForAsync(string address, Func<ClusterListing, bool> condition, TimeSpan timeout)
+    /// <param name="transport">How to connect (e.g. TLS); default: the cluster's secret over plain HTTP/2.</param>
+    public async Task<ClusterListing> WaitForAsync(string address, Func<ClusterListing, bool> condition, TimeSpan timeout, TransportOptions? transport = null)
     {
-        using var client = await ConnectAsync(address);
+        using var client = transport is null ? await ConnectAsync(address) : await AlpaClient.ConnectAsync(address, transport);
         var watch = Stopwatch.StartNew();
         while (true)
         {
